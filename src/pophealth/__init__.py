@@ -1,5 +1,12 @@
-"""pophealth: population health management for English NHS Local Care Partnerships."""
+"""pophealth: population health management for English NHS Local Care Partnerships.
 
+``import pophealth as ph`` gives the public API: validation of register/events/activity
+tables, condition flags from coded events, comorbidity and frailty indices, synthetic
+populations and area statistics. See the README for the data flow.
+"""
+
+from pophealth.codelists import Codelist, list_codelists, load_codelist
+from pophealth.conditions import flag_conditions
 from pophealth.exceptions import (
     CodelistError,
     ConfigError,
@@ -7,17 +14,41 @@ from pophealth.exceptions import (
     PopHealthError,
     SchemaError,
 )
+from pophealth.indices import (
+    apply_hierarchy,
+    cambridge_score,
+    charlson,
+    condition_count,
+    efi,
+    elixhauser,
+    hfrs,
+    load_index,
+    multimorbidity,
+)
 from pophealth.schema import validate_activity, validate_events, validate_register
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "Codelist",
     "CodelistError",
     "ConfigError",
     "DataQualityWarning",
     "PopHealthError",
     "SchemaError",
+    "apply_hierarchy",
+    "cambridge_score",
+    "charlson",
+    "condition_count",
+    "efi",
+    "elixhauser",
+    "flag_conditions",
+    "hfrs",
+    "list_codelists",
+    "load_codelist",
+    "load_index",
+    "multimorbidity",
     "validate_activity",
     "validate_events",
     "validate_register",

@@ -1,0 +1,146 @@
+"""Low-level vectorised helpers shared by the scoring core (private).
+
+Everything here works on whole columns with numpy/pyarrow and never loops over rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pophealth.exceptions import SchemaError
+
+# A dense lookup table is used for integer ids when max-min is at most this factor
+# times the number of register patients (plus slack); otherwise a hash index.
+_DENSE_FACTOR = 8
+
+
+def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(codes, uniques)`` with ``codes == -1`` for missing values.
+
+    Categorical and Arrow dictionary columns reuse their dictionary without hashing;
+    Arrow string columns are dictionary-encoded by Arrow (in C++, GIL released).
+    """
+    if isinstance(values, pd.Series):
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            codes = values.cat.codes.to_numpy()
+            return codes.astype(np.int64, copy=False), np.asarray(dtype.categories, dtype=object)
+        arrow = _arrow_of(values)
+        if arrow is not None:
+            return _factorize_arrow(arrow)
+        values = values.to_numpy()
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+
+
+def _arrow_of(series: pd.Series):
+    arr = series.array
+    if isinstance(series.dtype, (pd.ArrowDtype,)) or (
+        isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"
+    ):
+        return arr.__arrow_array__()
+    return None
+
+
+def _factorize_arrow(chunked) -> tuple[np.ndarray, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(chunked, pa.Array):
+        chunked = pa.chunked_array([chunked])
+    if not pa.types.is_dictionary(chunked.type):
+        chunked = pc.dictionary_encode(chunked)
+    chunked = chunked.unify_dictionaries()
+    if chunked.num_chunks == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    dictionary = chunked.chunk(0).dictionary
+    parts = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunked.chunks]
+    codes = np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
+    return codes, np.asarray(dictionary.to_pylist(), dtype=object)
+
+
+def id_array(values: pd.Series | pd.Index | np.ndarray, table: str = "events") -> np.ndarray:
+    """Patient ids as a numpy array (int64 for integer ids, object otherwise).
+
+    Raises
+    ------
+    SchemaError
+        If any id is missing (count and positions, never values).
+    """
+    if not isinstance(values, (pd.Series, pd.Index)):
+        values = pd.Series(np.asarray(values))
+    missing = np.asarray(values.isna())
+    if missing.any():
+        pos = np.flatnonzero(missing)[:10].tolist()
+        raise SchemaError(
+            f"{table}: column 'patient_id' breaks rule 'not_null' in {int(missing.sum())} "
+            f"row(s); first positions {pos}"
+        )
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        values = values.astype(dtype.categories.dtype)
+        dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        if pa.types.is_integer(dtype.pyarrow_dtype):
+            return values.to_numpy(dtype=np.int64)
+        return values.to_numpy(dtype=object)
+    if pd.api.types.is_integer_dtype(dtype):
+        return values.to_numpy(dtype=np.int64)
+    return values.to_numpy(dtype=object)
+
+
+def is_sorted(a: np.ndarray) -> bool:
+    """True when ``a`` is non-decreasing (grouped-by-patient input)."""
+    if len(a) < 2:
+        return True
+    if a.dtype == object:
+        return False
+    return bool(np.all(a[1:] >= a[:-1]))
+
+
+def positions(event_ids: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
+    """Map event patient ids to register row positions (``-1`` if not registered).
+
+    Uses run-length compression when events are grouped by patient, a dense lookup
+    table for compact integer ids and a hash index otherwise.
+    """
+    n = len(event_ids)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if (event_ids.dtype == object) != (register_ids.dtype == object):
+        raise SchemaError(
+            "patient_id: rule 'same_id_type' broken: register and events ids must both be "
+            "integers or both be strings"
+        )
+    if is_sorted(event_ids):
+        starts = np.flatnonzero(np.concatenate(([True], event_ids[1:] != event_ids[:-1])))
+        run_pos = _lookup(event_ids[starts], register_ids)
+        lengths = np.diff(np.append(starts, n))
+        return np.repeat(run_pos, lengths)
+    return _lookup(event_ids, register_ids)
+
+
+def _lookup(keys: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
+    m = len(register_ids)
+    if m == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    if register_ids.dtype != object:
+        lo, hi = int(register_ids.min()), int(register_ids.max())
+        if hi - lo <= _DENSE_FACTOR * m + 1024:
+            lut = np.full(hi - lo + 1, -1, dtype=np.int64)
+            lut[register_ids - lo] = np.arange(m, dtype=np.int64)
+            inside = (keys >= lo) & (keys <= hi)
+            out = np.full(len(keys), -1, dtype=np.int64)
+            out[inside] = lut[keys[inside] - lo]
+            return out
+    return pd.Index(register_ids).get_indexer(keys).astype(np.int64, copy=False)
+
+
+def datetimes(values: pd.Series) -> np.ndarray:
+    """A tz-naive ``datetime64[ns]`` view of a date column as int64 nanoseconds."""
+    from pophealth.schema import as_datetime64
+
+    return as_datetime64(values).view(np.int64)
