@@ -191,7 +191,10 @@ def flag_conditions(
             before = np.zeros(n, dtype=bool)
     else:
         if lookback_days is not None:
-            raise SchemaError("events: missing column 'date' needed for lookback_days")
+            raise SchemaError(
+                f"events: missing column 'date' needed for lookback_days={lookback_days} "
+                "(pass lookback_days=None to count every event)"
+            )
         missing_date = after = before = np.zeros(n, dtype=bool)
 
     use = row_match & known & ~after & ~before & ~missing_date
