@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import ref_flags, ref_score
 
 import pophealth as ph
 from pophealth.exceptions import DataQualityWarning
-from reference import ref_flags, ref_score
 
 INDEX_DATE = pd.Timestamp("2025-04-01")
 CHARLSON = ph.load_codelist("charlson_quan2005_icd10")
