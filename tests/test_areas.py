@@ -467,3 +467,14 @@ def test_age_band_labels_and_negative_age():
         "0-4", "0-4", "5-9", "85-89", "90+", "90+", "unknown"]
     with pytest.raises(SchemaError, match="'non_negative' in 1 row"):
         age_band([3, -1])
+
+
+def test_outputs_sorted_in_natural_order():
+    t = pd.DataFrame({"area_type": "imd_decile", "area": [str(i) for i in range(10, 0, -1)]
+                      + ["unknown"], "numerator": 50, "denominator": 1000})
+    out = crude_rate(t, disclosure_control=False)
+    assert out["area"].tolist() == [str(i) for i in range(1, 11)] + ["unknown"]
+    bands = pd.DataFrame({"area_type": "x", "area": "A", "age_band": ["10-14", "5-9", "0-4"],
+                          "numerator": 5, "denominator": 100})
+    out = crude_rate(bands, by=("area", "age_band"), disclosure_control=False)
+    assert out["age_band"].tolist() == ["0-4", "5-9", "10-14"]

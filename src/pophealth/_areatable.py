@@ -132,7 +132,7 @@ def finish(
               and c != "value"]
     if "suppressed" not in out.columns:
         out["suppressed"] = pd.Series(pd.NA, index=out.index, dtype="string")
-    out = out[first + middle + ["value"] + ci_cols + list(META)].copy()
+    out = natural_sort(out[first + middle + ["value"] + ci_cols + list(META)], first)
     for col in counts:
         values = out[col].to_numpy(dtype="float64", na_value=np.nan)
         finite = values[~np.isnan(values)]
@@ -141,6 +141,38 @@ def finish(
     if not disclosure_control:
         return note_off(out, where)
     return suppress(out, list(counts), threshold=threshold, base=base)
+
+
+def _rank(col: pd.Series) -> np.ndarray:
+    """Integer sort rank in natural order: categories, ESP2013 bands, numbers, then text.
+
+    Missing values and ``"unknown"`` rank last.
+    """
+    from pophealth.agebands import ESP2013_BANDS, UNKNOWN
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        return np.where(codes < 0, len(col.cat.categories) + 1, codes)
+    text = col.astype("string")
+    unknown = (text.isna() | (text == UNKNOWN)).to_numpy()
+    known = text[~unknown]
+    if known.isin(ESP2013_BANDS).all():
+        rank = pd.Index(ESP2013_BANDS).get_indexer(text.fillna(UNKNOWN))
+    else:
+        num = pd.to_numeric(col if pd.api.types.is_numeric_dtype(col.dtype) else text,
+                            errors="coerce")
+        basis = num if num[~unknown].notna().all() else text
+        rank, _ = pd.factorize(basis, sort=True)
+    rank = np.asarray(rank, dtype=np.int64)
+    return np.where(unknown | (rank < 0), len(col) + 1, rank)
+
+
+def natural_sort(out: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows sorted by ``by`` in natural order (``"2"`` before ``"10"``, ``"unknown"`` last)."""
+    if not by or out.empty:
+        return out.reset_index(drop=True)
+    order = np.lexsort([_rank(out[c]) for c in reversed(by)])
+    return out.iloc[order].reset_index(drop=True)
 
 
 def parse_levels(confidence) -> tuple[float, ...]:

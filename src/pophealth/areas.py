@@ -207,9 +207,8 @@ def _band_values(patients: pd.DataFrame, index_date) -> pd.Series:
 
 def _factorize(col: pd.Series, ordered_labels=None) -> tuple[np.ndarray, list[str]]:
     """Integer codes in natural order of the values, with missing -> trailing 'unknown'."""
-    s = col.astype(str) if isinstance(col.dtype, pd.CategoricalDtype) else col
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        s = col.astype(object).where(col.notna(), None)
+    s = col.astype(object).where(col.notna(), None) if isinstance(
+        col.dtype, pd.CategoricalDtype) else col
     if ordered_labels is not None:
         labels = [*ordered_labels, UNKNOWN]
         code = pd.Index(labels).get_indexer(s.astype("string").fillna(UNKNOWN).to_numpy())
