@@ -2,8 +2,9 @@
 generated with (pophealth.synthetic: logit +0.35 per unit deprivation from -1 least to
 +1 most deprived, plus deprivation-linked conditions and frailty).
 
-Measured (200,000 patients, random_state=1, crude rate per 1,000, 10,000 repetitions):
-SII -62.2 (95 % CI -66.6 to -57.8), RII 0.45; ESP2013 DSR-based SII -64.2.
+Measured with the data below (100,000 patients, random_state=1, rates per 1,000,
+10,000 repetitions, random_state=0): crude-rate SII -66.3 (95 % CI -72.9 to -59.8),
+RII 0.457; ESP2013 DSR with log transform SII -69.5 (-76.7 to -62.6), RII 0.471.
 Negative = rates fall from most (decile 1) to least deprived (decile 10).
 """
 

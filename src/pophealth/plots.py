@@ -35,6 +35,16 @@ def _axes(ax):
     return ax
 
 
+def _stat_label(table: pd.DataFrame, value: str) -> str:
+    """The table's ``statistic`` (e.g. "dsr per 100,000") if it has one, else the column name."""
+    if "statistic" in table.columns:
+        stats = table["statistic"].dropna()
+        stats = stats[~stats.astype(str).str.contains(" NA ")]
+        if len(stats):
+            return str(stats.iloc[0])
+    return value
+
+
 def _floats(s: pd.Series) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
 
@@ -94,9 +104,7 @@ def plot_rates_by_imd(
         text = (text + " " if text else "") + "(" + ", ".join(parts) + ")"
     ax.errorbar(q, y, yerr=[y - lo, hi - y], fmt="o-", capsize=3, label=text or None)
     ax.set_xlabel("IMD quantile (1 = most deprived)")
-    stat = table["statistic"].dropna().iloc[0] if "statistic" in table.columns and \
-        table["statistic"].notna().any() else value
-    ax.set_ylabel(str(stat))
+    ax.set_ylabel(_stat_label(table, value))
     if len(q):
         ax.set_xticks(q)
     if text:
@@ -188,7 +196,7 @@ def plot_funnel(
                                 xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
     ax.set_xlabel(denominator)
-    ax.set_ylabel(value)
+    ax.set_ylabel(_stat_label(table, value))
     ax.legend(fontsize=7)
     return ax
 
@@ -262,7 +270,7 @@ def plot_area_ranking(
                         capsize=2, color=colour, label=None if group == "none" else group)
     ax.set_yticks(pos)
     ax.set_yticklabels(names)
-    ax.set_xlabel(value)
+    ax.set_xlabel(_stat_label(table, value))
     title = f"Areas ranked by {value}" + (f" ({n_sup} suppressed, not shown)" if n_sup else "")
     ax.set_title(title)
     if target is not None:
