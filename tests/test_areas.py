@@ -478,3 +478,22 @@ def test_outputs_sorted_in_natural_order():
                           "numerator": 5, "denominator": 100})
     out = crude_rate(bands, by=("area", "age_band"), disclosure_control=False)
     assert out["age_band"].tolist() == ["0-4", "5-9", "10-14"]
+
+
+def test_sii_on_suppressed_quantile_explains_itself():
+    t = pd.DataFrame({"area_type": "imd_decile", "area": [str(i) for i in range(1, 11)],
+                      "numerator": [3] + [50] * 9, "denominator": 1000})
+    with pytest.raises(SchemaError, match="column 'value' breaks rule 'not_null' \\(suppressed"):
+        sii(crude_rate(t), random_state=0)
+    ok = sii(crude_rate(t, disclosure_control=False), random_state=0, repetitions=1000)
+    assert ok["statistic"].tolist() == ["sii", "rii"]
+
+
+def test_sii_with_standard_errors_for_proportions():
+    t = pd.DataFrame({"area": range(1, 11), "denominator": 1000.0,
+                      "value": np.linspace(0.3, 0.1, 10), "se": 0.05})
+    out = sii(t, se="se", value_type="proportion", multiplier=100, random_state=0,
+              repetitions=1000).set_index("statistic")
+    # exactly linear in decile: 0.2 fall over ranks 0.05..0.95 -> -0.2/0.9 per unit rank
+    assert out.loc["sii", "value"] == pytest.approx(-100 * 0.2 / 0.9)
+    assert out.loc["sii", "lower_ci"] < out.loc["sii", "value"] < out.loc["sii", "upper_ci"]

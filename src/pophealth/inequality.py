@@ -138,14 +138,18 @@ def sii(
         warnings.warn(f"sii: {int(dropped.sum())} row(s) with a non-numeric {quantile} "
                       "(e.g. 'unknown') excluded", DataQualityWarning, stacklevel=2)
     keep = ~dropped
-    pop = c.numeric(population)
-    y = c.numeric(value)
-    c.add(population, "positive", keep & ~(pop > 0) & ~np.isnan(pop))
+    pop = c.numeric(population, allow_missing=True)
+    y = c.numeric(value, allow_missing=True)
+    c.add(population, "positive", keep & ~(pop > 0))
+    c.add(value, "not_null", keep & np.isnan(y), "suppressed? SII is a model output: compute "
+          "the quantile values with disclosure_control=False")
     if se is not None:
-        s = c.numeric(se)
-        c.add(se, "non_negative", keep & (s < 0))
+        s = c.numeric(se, allow_missing=True)
+        c.add(se, "non_negative", keep & ~(s >= 0))
     else:
-        lo, hi = c.numeric(lower_ci), c.numeric(upper_ci)
+        lo, hi = c.numeric(lower_ci, allow_missing=True), c.numeric(upper_ci, allow_missing=True)
+        c.add(lower_ci, "not_null", keep & np.isnan(lo))
+        c.add(upper_ci, "not_null", keep & np.isnan(hi))
     if value_type == "rate":
         c.add(value, "positive_for_rate", keep & ~(y > 0) & ~np.isnan(y))
     elif value_type == "proportion":
