@@ -25,6 +25,7 @@ from pophealth.indices import (
     load_index,
     multimorbidity,
 )
+from pophealth.pipeline import score_patients
 from pophealth.schema import validate_activity, validate_events, validate_register
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ __all__ = [
     "load_codelist",
     "load_index",
     "multimorbidity",
+    "score_patients",
     "validate_activity",
     "validate_events",
     "validate_register",

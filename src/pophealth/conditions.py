@@ -3,10 +3,13 @@
 Algorithm (no Python loop over patients or events):
 
 1. factorize the code column once (categorical/Arrow dictionaries are reused as is),
-   so normalisation, validity checks and code-list matching run on *unique* codes;
-2. factorize the code-system column the same way and keep rows in the list's systems;
-3. map each event's patient to a register row position (run-length compressed when
-   events are grouped by patient; a dense lookup for compact integer ids);
+   so normalisation, validity checks and code-list matching run on *unique* codes,
+   and likewise the code-system column; each row gets a small integer key;
+2. classify every key (other system / unrecognised / not in the list / matched) and
+   count rows per key with one ``bincount``;
+3. for matched rows only, map the patient to a register row position (run-length
+   compressed when events are grouped by patient; a dense lookup table for compact
+   integer ids; a hash index otherwise);
 4. keep rows inside ``(index_date - lookback_days, index_date]``;
 5. scatter (patient position, condition) pairs into a dense boolean matrix.
 
@@ -23,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from pophealth._arrays import datetimes, factorize, id_array, positions
+from pophealth._arrays import datetimes, factorize, id_array, is_constant_object, positions
 from pophealth.codelists import Codelist, load_codelist
 from pophealth.codes import is_valid_code, normalise_codes, normalise_system
 from pophealth.exceptions import CodelistError, DataQualityWarning, SchemaError
@@ -39,9 +42,10 @@ _NS_PER_DAY = 86_400 * 10**9
 class FlagReport:
     """Counts of what :func:`flag_conditions` used and excluded (never values).
 
-    ``n_events == n_other_system + n_unrecognised + n_unknown_patient
-    + n_after_index_date + n_before_lookback + n_missing_date + n_not_in_list + n_used``,
-    each row counted under the first reason that applies in that order.
+    ``n_events == n_other_system + n_unrecognised + n_not_in_list + n_unknown_patient
+    + n_after_index_date + n_before_lookback + n_missing_date + n_used``: each row is
+    counted under the first reason that applies in that order (code-level reasons
+    first, then patient and date reasons for rows whose code is in the list).
     """
 
     codelist: str
@@ -50,11 +54,11 @@ class FlagReport:
     n_other_system: int
     n_unrecognised: int
     n_unrecognised_unique: int
+    n_not_in_list: int
     n_unknown_patient: int
     n_after_index_date: int
     n_before_lookback: int
     n_missing_date: int
-    n_not_in_list: int
     n_used: int
     unrecognised_fraction: float
 
@@ -149,115 +153,100 @@ def flag_conditions(
     n = len(events)
     index_ns = int(np.datetime64(pd.Timestamp(index_date).tz_localize(None), "ns").view(np.int64))
 
-    # 1-2. unique codes and systems; a row's key = (code, list-system) pair
+    # 1-2. unique codes and systems; each row gets a key = (system, unique code)
     code_idx, uniq_codes = factorize(events["code"])
-    sys_idx, uniq_sys = factorize(events["code_system"])
+    sys_col = events["code_system"]
+    if sys_col.dtype == object and n and is_constant_object(sys_col.to_numpy()):
+        sys_idx, uniq_sys = None, np.array([sys_col.iloc[0]], dtype=object)
+    else:
+        sys_idx, uniq_sys = factorize(sys_col)
     systems = cl.code_systems
     norm_sys = normalise_system(uniq_sys).to_numpy(dtype=object)
-    sys_map = np.array([systems.index(s) if s in systems else -1 for s in norm_sys] + [-1])
-    row_sys = sys_map[sys_idx]  # -1 sentinel also catches missing systems (code -1)
-    n_u = len(uniq_codes)
-    n_s = len(systems)
-    # per (system, unique code): validity and matched conditions
-    valid = np.zeros((n_s, n_u + 1), dtype=bool)
-    matched_any = np.zeros((n_s, n_u + 1), dtype=bool)
-    pair_codes, pair_conds = [], []
-    for s, system in enumerate(systems):
+    sys_of = np.array([systems.index(x) if x in systems else -1 for x in norm_sys], np.int64)
+    n_u, n_su = len(uniq_codes), len(uniq_sys)
+    width = n_u + 1  # column n_u stands for a missing code
+    # per key: 0 other system, 1 unrecognised, 2 not in list, 3 matched; conditions (CSR)
+    klass = np.zeros((n_su + 1) * width, dtype=np.int8)  # last block: missing system
+    pair_keys, pair_conds = [], []
+    for su, system_pos in enumerate(sys_of):
+        if system_pos < 0:
+            continue
+        system = systems[system_pos]
         norm = normalise_codes(uniq_codes, system)
-        valid[s, :n_u] = is_valid_code(norm, system)
+        block = np.full(width, 1, dtype=np.int8)
+        block[:n_u] = np.where(is_valid_code(norm, system), 2, 1)
         ci, ki = cl.match(norm, system)
-        matched_any[s, ci] = True
-        pair_codes.append(ci + s * (n_u + 1))
+        block[ci] = 3
+        klass[su * width:(su + 1) * width] = block
+        pair_keys.append(ci + su * width)
         pair_conds.append(ki)
-    # missing codes map to column n_u (invalid, unmatched)
-    code_col = np.where(code_idx < 0, n_u, code_idx)
-    in_sys = row_sys >= 0
-    key = np.where(in_sys, row_sys, 0) * (n_u + 1) + code_col
-    row_valid = in_sys & valid.reshape(-1)[key]
-    row_match = row_valid & matched_any.reshape(-1)[key]
+    codes_col = np.where(code_idx < 0, n_u, code_idx)
+    if sys_idx is None:
+        key = codes_col
+    else:
+        key = np.where(sys_idx < 0, n_su, sys_idx) * width + codes_col
+    key_counts = np.bincount(key, minlength=len(klass))
+    class_counts = np.bincount(klass, weights=key_counts, minlength=4).astype(np.int64)
+    sel = np.flatnonzero(klass[key] == 3)  # rows whose code is in the list
 
-    # 3. patients
-    pos = positions(id_array(events["patient_id"], "events"), reg_ids)
+    # 3. patients (matched rows only)
+    pos = positions(id_array(events["patient_id"], "events")[sel], reg_ids)
     known = pos >= 0
 
-    # 4. date window
+    # 4. date window (matched rows only)
     if "date" in events.columns:
-        d = datetimes(events["date"])
+        d = datetimes(events["date"])[sel]
         missing_date = d == np.iinfo(np.int64).min
-        after = ~missing_date & (d > index_ns)
+        after = d > index_ns
         if lookback_days is not None:
             before = ~missing_date & (d <= index_ns - int(lookback_days) * _NS_PER_DAY)
         else:
-            before = np.zeros(n, dtype=bool)
+            before = np.zeros(len(sel), dtype=bool)
     else:
         if lookback_days is not None:
             raise SchemaError(
                 f"events: missing column 'date' needed for lookback_days={lookback_days} "
                 "(pass lookback_days=None to count every event)"
             )
-        missing_date = after = before = np.zeros(n, dtype=bool)
+        missing_date = after = before = np.zeros(len(sel), dtype=bool)
 
-    use = row_match & known & ~after & ~before & ~missing_date
-    # 5. scatter
+    use = known & ~after & ~before & ~missing_date
+    # 5. scatter (patient position, condition) into the dense flag matrix
     flags = np.zeros((n_pat, n_cond), dtype=bool)
-    if use.any():
-        pc = np.concatenate(pair_codes) if pair_codes else np.zeros(0, np.int64)
-        pk = np.concatenate(pair_conds) if pair_conds else np.zeros(0, np.int64)
-        # CSR over keys: conditions per (system, code) key
-        order = np.argsort(pc, kind="stable")
-        pc, pk = pc[order], pk[order]
-        counts = np.bincount(pc, minlength=n_s * (n_u + 1))
+    k_used, p_used = key[sel[use]], pos[use]
+    if len(k_used):
+        pk_key = np.concatenate(pair_keys)
+        pk_cond = np.concatenate(pair_conds)
+        order = np.argsort(pk_key, kind="stable")
+        pk_key, pk_cond = pk_key[order], pk_cond[order]
+        counts = np.bincount(pk_key, minlength=len(klass))
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        k_used, p_used = key[use], pos[use]
-        single = counts[k_used] == 1
         flat = flags.reshape(-1)
-        flat[p_used[single] * n_cond + pk[starts[k_used[single]]]] = True
+        single = counts[k_used] == 1
+        flat[p_used[single] * n_cond + pk_cond[starts[k_used[single]]]] = True
         if not single.all():
             km, pm = k_used[~single], p_used[~single]
             reps = counts[km]
-            rows = np.repeat(pm, reps)
             offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-            flat[rows * n_cond + pk[np.repeat(starts[km], reps) + offs]] = True
+            flat[np.repeat(pm, reps) * n_cond + pk_cond[np.repeat(starts[km], reps) + offs]] = True
 
-    report = _report(cl, n_pat, n, in_sys, row_valid, row_match, known, after, before,
-                     missing_date, use, valid, code_idx, row_sys, n_u)
+    n_in_sys = int(class_counts[1:].sum())
+    unknown = ~known
+    report = FlagReport(
+        codelist=cl.name, n_patients=n_pat, n_events=n,
+        n_other_system=int(class_counts[0]), n_unrecognised=int(class_counts[1]),
+        n_unrecognised_unique=int(np.count_nonzero(key_counts[klass == 1])),
+        n_not_in_list=int(class_counts[2]), n_unknown_patient=int(unknown.sum()),
+        n_after_index_date=int((known & after).sum()),
+        n_before_lookback=int((known & ~after & before).sum()),
+        n_missing_date=int((known & missing_date).sum()), n_used=int(use.sum()),
+        unrecognised_fraction=(int(class_counts[1]) / n_in_sys) if n_in_sys else 0.0,
+    )
     _warn_and_check(report, max_unrecognised)
     out = pd.DataFrame(flags, index=ids.copy(), columns=list(cl.conditions))
     out.columns.name = None
     out.attrs["pophealth_report"] = report.as_dict()
     return out
-
-
-def _report(cl, n_pat, n, in_sys, row_valid, row_match, known, after, before, missing_date,
-            use, valid, code_idx, row_sys, n_u) -> FlagReport:
-    other = int((~in_sys).sum())
-    unrec_rows = in_sys & ~row_valid
-    unrec = int(unrec_rows.sum())
-    # unique unrecognised (system, code) pairs actually present
-    if unrec:
-        keys = np.where(row_sys[unrec_rows] >= 0, row_sys[unrec_rows], 0) * (n_u + 1) + np.where(
-            code_idx[unrec_rows] < 0, n_u, code_idx[unrec_rows])
-        unrec_unique = int(np.count_nonzero(np.bincount(keys)))
-    else:
-        unrec_unique = 0
-    rest = row_valid
-    unknown = int((rest & ~known).sum())
-    rest = rest & known
-    n_after = int((rest & after).sum())
-    rest = rest & ~after
-    n_before = int((rest & before).sum())
-    rest = rest & ~before
-    n_missing = int((rest & missing_date).sum())
-    rest = rest & ~missing_date
-    not_in_list = int((rest & ~row_match).sum())
-    n_in_sys = int(in_sys.sum())
-    return FlagReport(
-        codelist=cl.name, n_patients=n_pat, n_events=n, n_other_system=other,
-        n_unrecognised=unrec, n_unrecognised_unique=unrec_unique, n_unknown_patient=unknown,
-        n_after_index_date=n_after, n_before_lookback=n_before, n_missing_date=n_missing,
-        n_not_in_list=not_in_list, n_used=int(use.sum()),
-        unrecognised_fraction=(unrec / n_in_sys) if n_in_sys else 0.0,
-    )
 
 
 def _warn_and_check(r: FlagReport, max_unrecognised: float) -> None:

@@ -1,0 +1,110 @@
+"""The ``pophealth`` command line (argparse only; the work lives in library modules).
+
+Exit codes follow BSD ``sysexits.h``: 0 success, 64 usage, 65 bad data, 66 missing
+input, 70 internal error, 73 cannot create output, 78 bad configuration. User errors
+print one line on stderr, never a traceback and never data values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pophealth import __version__
+from pophealth.exceptions import CodelistError, ConfigError, PopHealthError, SchemaError
+
+EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_CANTCREAT, EX_CONFIG = (
+    0, 64, 65, 66, 70, 73, 78)
+
+logger = logging.getLogger("pophealth")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pophealth",
+        description="Population health management for NHS Local Care Partnerships.",
+    )
+    p.add_argument("--version", action="version", version=f"pophealth {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("synth", help="write a synthetic population as partitioned Parquet")
+    s.add_argument("out", type=Path, help="output directory (created)")
+    s.add_argument("--patients", type=int, default=100_000, help="number of patients")
+    s.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    s.add_argument("--index-date", default="2025-04-01")
+    s.add_argument("--batch-size", type=int, default=250_000)
+    s.add_argument("--no-progress", action="store_true")
+
+    d = sub.add_parser("demo", help="synthesise a population and run the whole pipeline")
+    d.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: a new temporary directory)")
+    d.add_argument("--patients", type=int, default=50_000)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--index-date", default="2025-04-01")
+
+    sub.add_parser("codelists", help="list the shipped code lists")
+    return p
+
+
+def _run(args) -> int:
+    if args.command == "synth":
+        from pophealth.synthetic import write_population
+
+        if args.patients < 1:
+            raise ConfigError("--patients must be at least 1")
+        summary = write_population(
+            args.out, args.patients, random_state=args.seed, index_date=args.index_date,
+            batch_size=args.batch_size, progress=False if args.no_progress else None,
+        )
+        print(f"wrote {args.patients} synthetic patients to {args.out}")
+        for key, value in summary.items():
+            if isinstance(value, int):
+                print(f"  {key}: {value}")
+        return EX_OK
+    if args.command == "demo":
+        from pophealth.demo import format_summary, run_demo
+
+        if args.patients < 100:
+            raise ConfigError("--patients must be at least 100 for the demo")
+        summary = run_demo(args.out, n_patients=args.patients, random_state=args.seed,
+                           index_date=args.index_date)
+        print(format_summary(summary))
+        return EX_OK
+    if args.command == "codelists":
+        from pophealth.codelists import list_codelists
+
+        print("\n".join(list_codelists()))
+        return EX_OK
+    _parser().print_help()
+    return EX_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pophealth`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except (SchemaError, CodelistError) as exc:
+        print(f"pophealth: bad data: {exc}", file=sys.stderr)
+        return EX_DATAERR
+    except ConfigError as exc:
+        print(f"pophealth: bad configuration: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except FileNotFoundError as exc:
+        print(f"pophealth: missing input: {exc.filename or exc}", file=sys.stderr)
+        return EX_NOINPUT
+    except PermissionError as exc:
+        print(f"pophealth: cannot write output: {exc.filename or exc}", file=sys.stderr)
+        return EX_CANTCREAT
+    except PopHealthError as exc:
+        print(f"pophealth: error: {exc}", file=sys.stderr)
+        return EX_SOFTWARE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
