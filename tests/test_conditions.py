@@ -114,6 +114,14 @@ def test_unrecognised_codes_are_counted_and_warned():
     assert f.attrs["pophealth_report"]["n_unrecognised"] == 1
 
 
+@pytest.mark.parametrize("code", ["E1199999", "E11.99999", "I50XXXXX"])
+def test_invalid_code_never_counts_even_when_a_list_prefix_matches(code):
+    e = ev([(1, code, "2024-01-01")] + [(2, "I21", "2024-01-01")] * 40)
+    f = flags(e)
+    assert f.loc[1].sum() == 0
+    assert f.attrs["pophealth_report"]["n_unrecognised"] == 1
+
+
 def test_mostly_unrecognised_codes_are_an_error():
     e = ev([(1, "not a code", "2024-01-01"), (1, "123", "2024-01-01"), (2, "I50", "2024-01-01")])
     with pytest.raises(CodelistError, match=r"2 of 3 row\(s\).*66\.7% > max_unrecognised=5\.0%"):

@@ -25,7 +25,7 @@ LISTS = {"charlson": CHARLSON, "elixhauser": ELIX, "hfrs": HFRS}
 _prefixes = sorted(set(CHARLSON.table.code) | set(ELIX.table.code) | set(HFRS.table.code))
 _CODE_POOL = _prefixes[::3] + ["I10", "J06", "R10", "S01", "Z00", "A00", "E11", "E119", "E112",
                                "I426", "C78", "C80", "K703", "K721", "F001", "F009", "F00"]
-_JUNK = ["ZZZ9", "", "E1199999", "1234", "??"]
+_JUNK = ["ZZZ9", "", "E1199999", "I5099999", "F001XYZ9", "1234", "??"]
 
 
 def _fmt(code: str, style: int) -> str:
@@ -46,7 +46,8 @@ def event_tables(draw, max_patients=12, max_events=40):
     register = pd.DataFrame({"patient_id": np.arange(100, 100 + n_pat, dtype=np.int64)})
     n_ev = draw(st.integers(0, max_events))
     pid = draw(st.lists(st.integers(98, 100 + n_pat), min_size=n_ev, max_size=n_ev))
-    codes = draw(st.lists(st.sampled_from(_CODE_POOL + _JUNK), min_size=n_ev, max_size=n_ev))
+    codes = draw(st.lists(st.one_of(st.sampled_from(_CODE_POOL), st.sampled_from(_JUNK)),
+                         min_size=n_ev, max_size=n_ev))
     styles = draw(st.lists(st.integers(0, 4), min_size=n_ev, max_size=n_ev))
     days = draw(st.lists(st.one_of(st.none(), st.integers(-800, 30)), min_size=n_ev,
                          max_size=n_ev))

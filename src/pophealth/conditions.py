@@ -173,9 +173,11 @@ def flag_conditions(
             continue
         system = systems[system_pos]
         norm = normalise_codes(uniq_codes, system)
+        valid = is_valid_code(norm, system)
         block = np.full(width, 1, dtype=np.int8)
-        block[:n_u] = np.where(is_valid_code(norm, system), 2, 1)
+        block[:n_u] = np.where(valid, 2, 1)
         ci, ki = cl.match(norm, system)
+        ci, ki = ci[valid[ci]], ki[valid[ci]]  # an invalid code never counts, even on a prefix
         block[ci] = 3
         klass[su * width:(su + 1) * width] = block
         pair_keys.append(ci + su * width)
