@@ -292,7 +292,8 @@ def _rows(rng, m: Model, pt: dict, counts: np.ndarray, start_day: int, costs: bo
         owner, _ = _expand(counts[k])
         pid.append(owner)
         kind.append(np.full(len(owner), k, dtype=np.int8))
-        day.append(start_day + rng.integers(0, YEAR, len(owner)))
+        # nothing before birth: infants' contacts fall on or after their date of birth
+        day.append(np.maximum(start_day + rng.integers(0, YEAR, len(owner)), pt["dob"][owner]))
     linked = rng.random(len(pid[EM])) < p["ae_with_admission"]
     pid[AE] = np.concatenate([pid[AE], pid[EM][linked]])
     day[AE] = np.concatenate([day[AE], day[EM][linked]])
