@@ -5,6 +5,20 @@ tables, condition flags from coded events, comorbidity and frailty indices, synt
 populations and area statistics. See the README for the data flow.
 """
 
+from pophealth.areas import (
+    ESP2013_BANDS,
+    age_band,
+    aggregate_by_area,
+    ci_long,
+    crude_rate,
+    dsr,
+    esp2013,
+    funnel_limits,
+    isr,
+    proportion,
+    sii,
+    suppress,
+)
 from pophealth.codelists import Codelist, list_codelists, load_codelist
 from pophealth.conditions import flag_conditions
 from pophealth.exceptions import (
@@ -32,6 +46,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "ESP2013_BANDS",
+    "age_band",
+    "aggregate_by_area",
+    "ci_long",
+    "crude_rate",
+    "dsr",
+    "esp2013",
+    "funnel_limits",
+    "isr",
+    "proportion",
+    "sii",
+    "suppress",
     "Codelist",
     "CodelistError",
     "ConfigError",

@@ -85,8 +85,8 @@ def _run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pophealth`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         return _run(args)
     except (SchemaError, CodelistError) as exc:

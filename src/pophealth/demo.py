@@ -110,14 +110,48 @@ def run_demo(out_dir=None, *, n_patients: int = 50_000, random_state: int = 0,
         "files": ["patients.parquet"],
     }
     summary.update(_area_outputs(patients, out, index_date=pop.index_date))
+    summary["files"] += summary.pop("area_files")
     with open(out / "summary.json", "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=2, default=str)
     return summary
 
 
 def _area_outputs(patients: pd.DataFrame, out: Path, *, index_date) -> dict:
-    """Area tables (hook filled in by the area-statistics module)."""
-    return {}
+    """Area tables for next-year emergency admissions, disclosure-controlled for publication."""
+    from pophealth import areas
+
+    base = patients.reset_index()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # empty age bands in small areas
+        pcn = areas.aggregate_by_area(base, by="pcn", numerator="emergency_admission_next_12m",
+                                      index_date=index_date)
+        pcn_dsr = areas.dsr(pcn, multiplier=1000, confidence=(0.95, 0.998))
+        lsoa = areas.aggregate_by_area(base, by="lsoa",
+                                       numerator="emergency_admission_next_12m",
+                                       index_date=index_date)
+        lsoa_rates = areas.crude_rate(lsoa, multiplier=1000)
+        imd = areas.aggregate_by_area(base, by="imd_decile",
+                                      numerator="emergency_admission_next_12m",
+                                      index_date=index_date)
+        imd_rates = areas.crude_rate(imd, multiplier=1000, disclosure_control=False)
+        n_deciles = int(imd.loc[imd["area"] != "unknown", "area"].nunique())
+        sii = (areas.sii(imd_rates, random_state=0, repetitions=2_000)
+               if n_deciles >= 5 else None)
+    files = {"pcn_emergency_admission_dsr.csv": pcn_dsr,
+             "lsoa_emergency_admission_rates.csv": lsoa_rates}
+    for name, table in files.items():
+        table.to_csv(out / name, index=False)
+    if sii is None:
+        text = f"not computed: only {n_deciles} IMD decile(s) present (needs at least 5)"
+    else:
+        row = sii[sii["statistic"] == "sii"].iloc[0]
+        text = (f"{row['value']:.1f} per 1,000 (95% CI {row['lower_ci']:.1f} to "
+                f"{row['upper_ci']:.1f}; negative = higher in deprived deciles)")
+    return {
+        "sii_emergency_admissions": text,
+        "lsoa_rows_suppressed": int(lsoa_rates["suppressed"].notna().sum()),
+        "area_files": sorted(files),
+    }
 
 
 def format_summary(summary: dict) -> str:
@@ -133,9 +167,9 @@ def format_summary(summary: dict) -> str:
         f"  eFI bands, age 65+: {summary['efi_bands_65_plus']}",
         f"  emergency admission in next 12 months: {summary['emergency_admission_next_12m_pct']}%",
     ]
-    for key in ("sii_emergency_admissions",):
-        if key in summary:
-            lines.append(f"  {key}: {summary[key]}")
+    lines.append(f"  slope index of inequality across IMD deciles, emergency admissions: "
+                 f"{summary['sii_emergency_admissions']}")
+    lines.append(f"  LSOA rate rows with suppressed counts (1-7): {summary['lsoa_rows_suppressed']}")
     for note in summary["data_quality_notes"]:
         lines.append(f"  note: {note}")
     lines.append(f"  outputs: {summary['output_dir']} ({', '.join(summary['files'])})")
