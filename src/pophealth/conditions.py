@@ -29,7 +29,12 @@ import pandas as pd
 from pophealth._arrays import datetimes, factorize, id_array, is_constant_object, positions
 from pophealth.codelists import Codelist, load_codelist
 from pophealth.codes import is_valid_code, normalise_codes, normalise_system
-from pophealth.exceptions import CodelistError, DataQualityWarning, SchemaError
+from pophealth.exceptions import (
+    CodelistError,
+    DataQualityWarning,
+    SchemaError,
+    user_stacklevel,
+)
 
 __all__ = ["flag_conditions", "FlagReport", "register_ids"]
 
@@ -271,6 +276,6 @@ def _warn_and_check(r: FlagReport, max_unrecognised: float) -> None:
         warnings.warn(
             f"flag_conditions({r.codelist}): excluded " + "; ".join(parts),
             DataQualityWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     logger.info("flag_conditions(%s): %s", r.codelist, r.as_dict())

@@ -44,3 +44,21 @@ class ConfigError(PopHealthError, ValueError):
 
 class DataQualityWarning(UserWarning):
     """Data were usable but something was excluded or looked wrong; the message gives counts."""
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for :func:`warnings.warn` that points at the first caller outside pophealth.
+
+    Computed from the current call stack, so a warning raised deep inside the library
+    (e.g. ``charlson(events)`` -> ``flag_conditions``) is attributed to the user's line.
+    """
+    import os
+    import sys
+
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package_dir):
+        frame = frame.f_back
+        level += 1
+    return level

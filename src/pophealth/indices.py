@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from pophealth.conditions import flag_conditions
-from pophealth.exceptions import CodelistError, ConfigError, DataQualityWarning
+from pophealth.exceptions import (
+    CodelistError,
+    ConfigError,
+    DataQualityWarning,
+    user_stacklevel,
+)
 
 __all__ = [
     "IndexDefinition",
@@ -412,7 +417,7 @@ def _check_age(name: str, ages: pd.Series | None, minimum: int) -> None:
         warnings.warn(
             f"{name}: ages not supplied, so the precondition age >= {minimum} (the "
             "population the score was developed on) was not checked",
-            DataQualityWarning, stacklevel=3,
+            DataQualityWarning, stacklevel=user_stacklevel(),
         )
         return
     young = int((ages < minimum).sum())
@@ -420,7 +425,7 @@ def _check_age(name: str, ages: pd.Series | None, minimum: int) -> None:
         warnings.warn(
             f"{name}: {young} of {len(ages)} patient(s) are under {minimum}; the score was "
             f"developed and validated on people aged {minimum}+ and is less valid for them",
-            DataQualityWarning, stacklevel=3,
+            DataQualityWarning, stacklevel=user_stacklevel(),
         )
 
 
@@ -505,7 +510,7 @@ def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame
     if absent and missing_deficits == "absent":
         warnings.warn(
             f"efi: {len(absent)} deficit column(s) not supplied and treated as absent for "
-            f"everyone: {', '.join(absent)}", DataQualityWarning, stacklevel=2,
+            f"everyone: {', '.join(absent)}", DataQualityWarning, stacklevel=user_stacklevel(),
         )
     mat = _flag_matrix(flags, names, "efi", missing=missing_deficits)
     count = weighted_score(mat, np.ones(len(names)))
