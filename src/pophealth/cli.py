@@ -45,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--index-date", default="2025-04-01")
 
+    sc = sub.add_parser("score", help="score a partitioned population on disk (out of core)")
+    sc.add_argument("population", type=Path, help="directory with register/ and events/")
+    sc.add_argument("out", type=Path, help="output directory for per-batch Parquet files")
+    sc.add_argument("--index-date", required=True)
+    sc.add_argument("--batch-patients", type=int, default=None)
+    sc.add_argument("--codelist", action="append", default=[], metavar="INDEX=LIST",
+                    help="code list per index, e.g. efi=efi_synthetic_pc (repeatable; "
+                    "INDEX=none skips an index)")
+    sc.add_argument("--overwrite", action="store_true")
+    sc.add_argument("--no-progress", action="store_true")
+
     sub.add_parser("codelists", help="list the shipped code lists")
     return p
 
@@ -72,6 +83,24 @@ def _run(args) -> int:
         summary = run_demo(args.out, n_patients=args.patients, random_state=args.seed,
                            index_date=args.index_date)
         print(format_summary(summary))
+        return EX_OK
+    if args.command == "score":
+        from pophealth.streaming import score_dataset
+
+        lists = {}
+        for item in args.codelist:
+            key, sep, value = item.partition("=")
+            if not sep or key not in {"charlson", "elixhauser", "hfrs", "efi", "cms"}:
+                raise ConfigError(f"--codelist expects INDEX=LIST with a known index, got '{key}'")
+            lists[key] = None if value.lower() == "none" else value
+        summary = score_dataset(args.population, args.out, index_date=args.index_date,
+                                codelists=lists, batch_patients=args.batch_patients,
+                                progress=False if args.no_progress else None,
+                                overwrite=args.overwrite)
+        print(f"scored {summary['patients']} patients in {summary['batches']} batch(es) "
+              f"-> {args.out}")
+        for note in summary["notes"]:
+            print(f"  note: {note}")
         return EX_OK
     if args.command == "codelists":
         from pophealth.codelists import list_codelists

@@ -68,6 +68,8 @@ def score_patients(
         ``efi``, ``efi_band``, ``cms_general``, and ``n_conditions``,
         ``multimorbidity``, ``n_body_systems``, ``complex_multimorbidity`` (over the
         Charlson conditions, or the CMS conditions when a CMS list is given).
+        ``result.attrs["pophealth_reports"]`` maps each index to the
+        :class:`~pophealth.conditions.FlagReport` counts of its code list.
 
     Examples
     --------
@@ -89,9 +91,13 @@ def score_patients(
     windows = {"hfrs": 730}
     windows.update(lookback_days or {})
 
+    reports = {}
+
     def flags(name):
-        return flag_conditions(events, lists[name], register=register, index_date=index_date,
-                               lookback_days=windows.get(name))
+        f = flag_conditions(events, lists[name], register=register, index_date=index_date,
+                            lookback_days=windows.get(name))
+        reports[name] = f.attrs["pophealth_report"]
+        return f
 
     parts = []
     mm_flags, mm_map = None, None
@@ -116,4 +122,6 @@ def score_patients(
         from pophealth.conditions import register_ids
 
         return pd.DataFrame(index=register_ids(register))
-    return pd.concat(parts, axis=1)
+    out = pd.concat(parts, axis=1)
+    out.attrs["pophealth_reports"] = reports
+    return out

@@ -1,0 +1,121 @@
+"""Reading and writing tables: Parquet files, partitioned Parquet datasets and CSV.
+
+pophealth's own layout (written by :func:`pophealth.synthetic.write_population` and
+expected by :func:`pophealth.streaming.score_dataset`) is one directory per table,
+hive-partitioned by patient bucket, each file sorted by ``patient_id``::
+
+    root/register/bucket=000/part-00000.parquet
+    root/events/bucket=000/part-00000.parquet
+    ...
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+__all__ = ["open_dataset", "read_table", "read_population", "buckets", "iter_batches",
+           "write_parquet_atomic"]
+
+
+def open_dataset(path) -> ds.Dataset:
+    """Open a Parquet file or hive-partitioned Parquet directory (or a CSV file).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist or holds no data files.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "input not found", str(path))
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return ds.dataset(path, format="csv")
+    dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    if not dataset.files:
+        raise FileNotFoundError(2, "no Parquet files under input", str(path))
+    return dataset
+
+
+def read_table(path, *, columns: Sequence[str] | None = None, filter=None) -> pd.DataFrame:
+    """Read a table (file or dataset) into pandas; dictionary columns become categoricals."""
+    table = open_dataset(path).to_table(columns=list(columns) if columns else None,
+                                        filter=filter)
+    return table.to_pandas()
+
+
+def read_population(path, *, index_date):
+    """Read a population directory written by ``write_population`` into memory.
+
+    Parameters
+    ----------
+    path : str or Path
+        Directory with ``register``, ``events``, ``activity`` and ``outcomes``.
+    index_date : date-like
+        The date the tables are relative to (always explicit).
+
+    Returns
+    -------
+    pophealth.synthetic.Population
+    """
+    from pophealth.synthetic import Population
+
+    root = Path(path)
+    frames = {}
+    for name in ("register", "events", "activity", "outcomes"):
+        df = read_table(root / name).drop(columns=["bucket"], errors="ignore")
+        frames[name] = df.sort_values("patient_id", kind="stable").reset_index(drop=True)
+    return Population(register=frames["register"], events=frames["events"],
+                      activity=frames["activity"],
+                      outcomes=frames["outcomes"].set_index("patient_id"),
+                      index_date=pd.Timestamp(index_date))
+
+
+def buckets(dataset: ds.Dataset) -> list | None:
+    """Sorted values of the ``bucket`` partition field, or None if not partitioned so."""
+    if "bucket" not in dataset.schema.names:
+        return None
+    values = set()
+    for fragment in dataset.get_fragments():
+        expr = ds.get_partition_keys(fragment.partition_expression)
+        if "bucket" in expr:
+            values.add(expr["bucket"])
+    return sorted(values)
+
+
+def iter_batches(path, *, columns: Sequence[str] | None = None, batch_size: int = 1_000_000,
+                 filter=None) -> Iterator[pa.RecordBatch]:
+    """Stream record batches from a dataset with bounded memory."""
+    yield from open_dataset(path).to_batches(columns=list(columns) if columns else None,
+                                             filter=filter, batch_size=batch_size)
+
+
+def write_parquet_atomic(table: pa.Table | pd.DataFrame, target) -> Path:
+    """Write Parquet to a temporary sibling, fsync, then rename over ``target``.
+
+    A reader never sees a half-written file; a killed writer leaves at most a
+    ``.<name>.*.tmp`` sibling.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
