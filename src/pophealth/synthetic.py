@@ -137,7 +137,7 @@ def make_population(n_patients: int, *, random_state: int, index_date="2025-04-0
     >>> import pophealth as ph
     >>> from pophealth.synthetic import make_population
     >>> pop = make_population(1_000, random_state=0)
-    >>> len(pop.register), pop.register["nhs_number"].str.startswith("999").all()
+    >>> len(pop.register), bool(pop.register["nhs_number"].str.startswith("999").all())
     (1000, True)
     >>> _ = ph.validate_events(pop.events, index_date=pop.index_date)
     """
