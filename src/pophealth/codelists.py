@@ -11,6 +11,7 @@ load their own (SNOMED, CTV3, local codes) from a CSV with the same columns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -187,5 +188,11 @@ def load_codelist(source, *, name: str | None = None) -> Codelist:
         raise CodelistError(
             f"unknown code list '{key}'; shipped lists: {', '.join(list_codelists())}"
         )
+    return _load_shipped(key)
+
+
+@cache
+def _load_shipped(key: str) -> Codelist:
+    """Parse a shipped list once per process (its table must not be mutated)."""
     with (_data_dir() / "codelists" / f"{key}.csv").open("r", encoding="utf-8") as fh:
         return Codelist.from_frame(pd.read_csv(fh, dtype=str, keep_default_na=False), key)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from pophealth.exceptions import ConfigError
 
@@ -132,8 +132,9 @@ def exact_poisson_limits(observed, level: float = 0.95) -> tuple[np.ndarray, np.
     o = np.asarray(observed, dtype="float64")
     alpha = 1 - level
     with np.errstate(invalid="ignore"):
-        lower = np.where(o > 0, stats.chi2.ppf(alpha / 2, np.where(o > 0, 2 * o, 1)) / 2, 0.0)
-    upper = stats.chi2.ppf(1 - alpha / 2, 2 * o + 2) / 2
+        # chi2.ppf(p, 2k) / 2 == gammaincinv(k, p): the same quantiles without scipy.stats
+        lower = np.where(o > 0, special.gammaincinv(np.where(o > 0, o, 1), alpha / 2), 0.0)
+    upper = special.gammaincinv(o + 1, 1 - alpha / 2)
     return lower, upper
 
 

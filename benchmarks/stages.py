@@ -1,0 +1,219 @@
+"""Stage functions of the benchmark suite. Each takes a context dict, may add to it, and
+returns extra fields for its result row (``rows`` for rows/s; ``seconds``/``peak_rss``
+to override the in-process measurement, e.g. for stages run in their own process)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+
+from benchmarks._measure import measure
+
+INDEX_DATE = "2025-04-01"
+SYNTHETIC_LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
+
+
+class Skip(Exception):
+    """Stage not available (module missing, peer not installed)."""
+
+
+def ensure_population(n: int, cache: Path) -> Path:
+    path = cache / f"pop_{n}"
+    if not (path / "_generation.json").exists():
+        from pophealth.synthetic import write_population
+
+        shutil.rmtree(path, ignore_errors=True)
+        with measure() as m:
+            summary = write_population(path, n, random_state=0, index_date=INDEX_DATE,
+                                       progress=False)
+        (path / "_generation.json").write_text(json.dumps({
+            "seconds": m.seconds, "peak_rss": m.peak_rss, "rows": summary["rows"]}))
+    return path
+
+
+def generation_row(n: int, path: Path) -> dict:
+    g = json.loads((path / "_generation.json").read_text())
+    rows = sum(g["rows"].values())
+    return {"size": n, "stage": "generation (write_population, cached)",
+            "seconds": round(g["seconds"], 3), "rows": rows,
+            "rows_per_s": round(rows / g["seconds"]), "patients_per_s": round(n / g["seconds"]),
+            "peak_rss_gib": round(g["peak_rss"] / 2**30, 3)}
+
+
+def _register(ctx):
+    if "register" not in ctx:
+        reg = ds.dataset(ctx["path"] / "register", partitioning="hive").to_table().to_pandas()
+        ctx["register"] = reg.drop(columns="bucket").sort_values("patient_id").reset_index(drop=True)
+    return ctx["register"]
+
+
+def read_events(ctx):
+    table = ds.dataset(ctx["path"] / "events", partitioning="hive").to_table(
+        columns=["patient_id", "code", "code_system", "date"],
+        filter=ds.field("code_system") == "icd10")
+    # codes as Python strings, as an analyst's frame would hold them
+    table = table.set_column(1, "code", table.column("code").cast("string"))
+    ctx["icd10_events"] = table.to_pandas()
+    _register(ctx)
+    return {"rows": table.num_rows}
+
+
+def _flags_and(ctx, codelist, score):
+    import pophealth as ph
+
+    ev = ctx["icd10_events"]
+    t0 = time.perf_counter()
+    flags = ph.flag_conditions(ev, codelist, register=_register(ctx), index_date=INDEX_DATE)
+    t1 = time.perf_counter()
+    score(flags)
+    t2 = time.perf_counter()
+    return {"rows": len(ev), "flags_to_score_patients_per_s": round(ctx["n"] / (t2 - t1))
+            if t2 > t1 else None, "flags_s": round(t1 - t0, 3)}
+
+
+def flags_charlson(ctx):
+    import pophealth as ph
+
+    return _flags_and(ctx, "charlson_quan2005_icd10", ph.charlson)
+
+
+def flags_elixhauser(ctx):
+    import pophealth as ph
+
+    return _flags_and(ctx, "elixhauser_quan2005_icd10", ph.elixhauser)
+
+
+def flags_hfrs(ctx):
+    import pophealth as ph
+
+    return _flags_and(ctx, "hfrs_gilbert2018_icd10", ph.hfrs)
+
+
+def score_all(ctx):
+    import pophealth as ph
+
+    ctx.pop("icd10_events", None)
+    events = ds.dataset(ctx["path"] / "events", partitioning="hive").to_table(
+        columns=["patient_id", "code", "code_system", "date"]).to_pandas()
+    t0 = time.perf_counter()
+    ctx["scores"] = ph.score_patients(_register(ctx), events, index_date=INDEX_DATE,
+                                      codelists=SYNTHETIC_LISTS)
+    seconds = time.perf_counter() - t0
+    ctx["all_events"] = events
+    return {"rows": len(events), "seconds": seconds}
+
+
+def area_stats(ctx):
+    from pophealth import areas
+
+    out = ds.dataset(ctx["path"] / "outcomes", partitioning="hive").to_table(
+        columns=["patient_id", "emergency_admission"]).to_pandas()
+    patients = _register(ctx).merge(out, on="patient_id")
+    t0 = time.perf_counter()
+    lsoa = areas.aggregate_by_area(patients, by="lsoa", numerator="emergency_admission")
+    areas.dsr(lsoa, multiplier=1000)
+    imd = areas.aggregate_by_area(patients, by="imd_decile", numerator="emergency_admission")
+    areas.sii(areas.crude_rate(imd, multiplier=1000, disclosure_control=False), random_state=0,
+              repetitions=10_000)
+    return {"seconds": time.perf_counter() - t0, "lsoas": int(patients["lsoa"].nunique())}
+
+
+def _need(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise Skip(f"{module} not available yet")
+
+
+def segmentation(ctx):
+    _need("pophealth.segments")
+    from benchmarks import stages_extra
+
+    return stages_extra.segmentation(ctx)
+
+
+def risk_scoring(ctx):
+    _need("pophealth.risk")
+    from benchmarks import stages_extra
+
+    return stages_extra.risk_scoring(ctx)
+
+
+def _own_process(code: str, *args) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object."""
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, check=False, cwd=Path(__file__).resolve().parents[1])
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    return info
+
+
+_STREAM = """
+import json, resource, sys, time, warnings, tempfile
+from pophealth.streaming import score_dataset
+warnings.simplefilter("ignore")
+with tempfile.TemporaryDirectory() as tmp:
+    t0 = time.perf_counter()
+    s = score_dataset(sys.argv[1], tmp + "/out", index_date="2025-04-01",
+                      codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"},
+                      progress=False)
+    dt = time.perf_counter() - t0
+print(json.dumps({"seconds": dt, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "batches": s["batches"], "events": s["exclusions"]["charlson"]["n_events"]}))
+"""
+
+
+def streamed(ctx):
+    info = _own_process(_STREAM, ctx["path"])
+    return {"seconds": info["seconds"], "peak_rss": info["peak_rss"], "rows": info["events"],
+            "batches": info["batches"]}
+
+
+def job(ctx):
+    _need("pophealth.jobs")
+    from benchmarks import stages_extra
+
+    return stages_extra.job(ctx)
+
+
+def peer(ctx):
+    python = os.environ.get("POPHEALTH_PEER_PYTHON")
+    if not python or not Path(python).exists():
+        raise Skip("set POPHEALTH_PEER_PYTHON to an interpreter with comorbidipy 0.5")
+    import numpy as np
+
+    import pophealth as ph
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(__file__).with_name("peer_comorbidipy.py")
+        proc = subprocess.run([python, str(script), str(ctx["path"] / "events"), f"{tmp}/s.parquet"],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise Skip("peer failed: " + proc.stderr.strip().splitlines()[-1])
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        theirs = pd.read_parquet(f"{tmp}/s.parquet").set_index("id")["comorbidity_score"]
+    reg = ds.dataset(ctx["path"] / "register", partitioning="hive").to_table(
+        columns=["patient_id"]).to_pandas().sort_values("patient_id")
+    ev = ds.dataset(ctx["path"] / "events", partitioning="hive").to_table(
+        columns=["patient_id", "code", "code_system"],
+        filter=ds.field("code_system") == "icd10").to_pandas()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = ph.charlson(ev, register=reg, index_date=INDEX_DATE)
+    both = pd.concat([ours.rename("ours"), theirs.rename("theirs")], axis=1).fillna(0)
+    # comorbidipy 0.5 gives AIDS/HIV 2 under Quan weights (Quan 2011: 4) and does not tidy
+    # dotted/lower-case codes; agreement is reported as is
+    return {"seconds": info["seconds"], "peak_rss": int(info["peak_rss_gib"] * 2**30),
+            "rows": info["rows"],
+            "score_agreement": round(float(np.mean(both["ours"] == both["theirs"])), 4),
+            "patients_missing_from_peer": int(len(reg) - info["patients_out"])}
