@@ -41,6 +41,8 @@ from pophealth.indices import (
 )
 from pophealth.pipeline import score_patients
 from pophealth.schema import validate_activity, validate_events, validate_register
+from pophealth.streaming import score_dataset
+from pophealth.synthetic import Population, make_population, write_population
 
 __version__ = "0.1.0"
 
@@ -76,7 +78,11 @@ __all__ = [
     "load_codelist",
     "load_index",
     "multimorbidity",
+    "score_dataset",
     "score_patients",
+    "Population",
+    "make_population",
+    "write_population",
     "validate_activity",
     "validate_events",
     "validate_register",
