@@ -223,3 +223,14 @@ def test_input_frames_are_not_mutated():
     flags(e)
     pd.testing.assert_frame_equal(e, before_e)
     pd.testing.assert_frame_equal(REG, before_r)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"lookback_days": 0}, "lookback_days must be a positive whole number"),
+    ({"lookback_days": -30}, "lookback_days must be a positive whole number"),
+    ({"lookback_days": 1.5}, "lookback_days must be a positive whole number"),
+    ({"max_unrecognised": 1.5}, "max_unrecognised must be a fraction"),
+])
+def test_bad_arguments_are_config_errors(kwargs, match):
+    with pytest.raises(ph.ConfigError, match=match):
+        flags(ev([(1, "I50", "2024-01-01")]), **kwargs)

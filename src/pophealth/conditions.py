@@ -31,6 +31,7 @@ from pophealth.codelists import Codelist, load_codelist
 from pophealth.codes import is_valid_code, normalise_codes, normalise_system
 from pophealth.exceptions import (
     CodelistError,
+    ConfigError,
     DataQualityWarning,
     SchemaError,
     user_stacklevel,
@@ -151,6 +152,10 @@ def flag_conditions(
     2           False  False   False
     3           False  False   False
     """
+    if lookback_days is not None and (int(lookback_days) != lookback_days or lookback_days < 1):
+        raise ConfigError("flag_conditions: lookback_days must be a positive whole number of days")
+    if not 0 <= max_unrecognised <= 1:
+        raise ConfigError("flag_conditions: max_unrecognised must be a fraction between 0 and 1")
     cl: Codelist = load_codelist(codelist)
     ids = register_ids(register)
     reg_ids = id_array(ids, "register")
