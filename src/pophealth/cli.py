@@ -1,7 +1,8 @@
 """The ``pophealth`` command line (argparse only; the work lives in library modules).
 
 Exit codes follow BSD ``sysexits.h``: 0 success, 64 usage, 65 bad data, 66 missing
-input, 70 internal error, 73 cannot create output, 78 bad configuration. User errors
+input, 70 internal error, 73 cannot create output, 74 I/O error (e.g. disk full),
+75 temporary failure (another run holds the lock), 78 bad configuration. User errors
 print one line on stderr, never a traceback and never data values.
 """
 
@@ -17,6 +18,7 @@ from pophealth.exceptions import CodelistError, ConfigError, PopHealthError, Sch
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_CANTCREAT, EX_CONFIG = (
     0, 64, 65, 66, 70, 73, 78)
+EX_IOERR, EX_TEMPFAIL = 74, 75
 
 logger = logging.getLogger("pophealth")
 
@@ -56,8 +58,25 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--overwrite", action="store_true")
     sc.add_argument("--no-progress", action="store_true")
 
+    st = sub.add_parser("stratify", help="run a scheduled stratification job (TOML config) "
+                        "and publish per-PCN MDT caseload lists")
+    st.add_argument("config", type=Path, help="job config, e.g. examples/job.toml")
+
     sub.add_parser("codelists", help="list the shipped code lists")
     return p
+
+
+def _job_lines(result) -> list[str]:
+    counts = result.manifest["counts"]
+    lines = [f"  MDT caseload: {counts['caseload_rows']:,} patient(s) in "
+             f"{len(counts['by_pcn'])} PCN list(s); run {result.run_id}"
+             + (" (identical to the existing run)" if result.reused else "")]
+    if counts.get("new") is not None:
+        lines.append(f"  since the previous run: {counts['new']} new, {counts['left']} left")
+    for rule, n in counts["by_rule"].items():
+        lines.append(f"  rule '{rule}': {n}")
+    lines.append(f"  caseload outputs: {result.run_dir}")
+    return lines
 
 
 def _run(args) -> int:
@@ -80,9 +99,22 @@ def _run(args) -> int:
 
         if args.patients < 100:
             raise ConfigError("--patients must be at least 100 for the demo")
+        from pophealth.jobs import demo_job
+
         summary = run_demo(args.out, n_patients=args.patients, random_state=args.seed,
                            index_date=args.index_date)
         print(format_summary(summary))
+        result = demo_job(summary["output_dir"], n_patients=args.patients,
+                          random_state=args.seed, index_date=args.index_date)
+        print("\n".join(_job_lines(result)))
+        return EX_OK
+    if args.command == "stratify":
+        from pophealth.jobs import JobConfig, run_job
+
+        result = run_job(JobConfig.from_toml(args.config))
+        print(f"pophealth stratify: {result.manifest['name']} at index date "
+              f"{result.manifest['index_date']}")
+        print("\n".join(_job_lines(result)))
         return EX_OK
     if args.command == "score":
         from pophealth.streaming import score_dataset
@@ -113,11 +145,16 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pophealth`` console script; returns the exit code."""
+    from pophealth.jobs import JobLockedError
+
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return _run(args)
+    except JobLockedError as exc:
+        print(f"pophealth: busy: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
     except (SchemaError, CodelistError) as exc:
         print(f"pophealth: bad data: {exc}", file=sys.stderr)
         return EX_DATAERR
@@ -130,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     except PermissionError as exc:
         print(f"pophealth: cannot write output: {exc.filename or exc}", file=sys.stderr)
         return EX_CANTCREAT
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"pophealth: I/O error ({exc.strerror or type(exc).__name__}){where}",
+              file=sys.stderr)
+        return EX_IOERR
     except PopHealthError as exc:
         print(f"pophealth: error: {exc}", file=sys.stderr)
         return EX_SOFTWARE

@@ -812,3 +812,82 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
 def _warnings_to_notes(caught) -> list:
     return sorted({str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)})
 
+
+
+#: Key used only by ``pophealth demo`` on synthetic data (public, so never for real data).
+DEMO_KEY_ENV = "POPHEALTH_DEMO_KEY"
+_DEMO_KEY = hashlib.sha256(b"pophealth demo key: synthetic data only").hexdigest()
+
+_DEMO_TOML = """\
+# Written by `pophealth demo`: the stratification job on a synthetic population.
+name = "demo-caseload"
+index_date = "{index_date}"
+
+[inputs]
+register = "population/register"
+events = "population/events"
+activity = "population/activity"
+outcomes = "population/outcomes"
+
+[codelists]
+efi = "efi_synthetic_pc"
+cms = "cms_synthetic_pc"
+
+[risk]
+tier_cuts = [0.005, 0.05, 0.2]
+
+[risk.fit]
+method = "logistic"
+outcome = "emergency_admission"
+random_state = {seed}
+
+[[rules]]
+name = "top 2% emergency admission risk in the practice (adults)"
+top_fraction = 0.02
+by = "practice"
+where = [["age", ">=", 18]]
+
+[[rules]]
+name = "frailty or organ failure with 2+ emergency admissions"
+where = [
+  ["segment", "in", ["Frailty and dementia (long decline)", "Organ failure (limited reserve)"]],
+  ["prior_emergency_admissions", ">=", 2],
+]
+
+[output]
+dir = "caseloads"
+per_practice = true
+
+[pseudonymisation]
+key_env = "{key_env}"
+"""
+
+
+def demo_job(out_dir, *, n_patients: int = 50_000, random_state: int = 0,
+             index_date="2025-04-01") -> JobResult:
+    """Write a synthetic population and a job config under ``out_dir`` and run the job.
+
+    The pseudonymisation key is a fixed, public demo key passed in a private
+    environment mapping (``os.environ`` is not touched): fine for synthetic data, never
+    for real data.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pophealth.jobs import demo_job
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     result = demo_job(tmp, n_patients=2_000)
+    ...     sorted(result.manifest["files"])[:1], result.manifest["counts"]["patients_included"]
+    (['caseload/SYNPCN0001.csv'], 2000)
+    """
+    from pophealth.synthetic import write_population
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_population(out / "population", n_patients, random_state=random_state,
+                     index_date=str(pd.Timestamp(index_date).date()), progress=False)
+    toml = out / "job.toml"
+    toml.write_text(_DEMO_TOML.format(index_date=pd.Timestamp(index_date).date(),
+                                      seed=int(random_state), key_env=DEMO_KEY_ENV),
+                    encoding="utf-8")
+    return run_job(JobConfig.from_toml(toml), environ={DEMO_KEY_ENV: _DEMO_KEY})
