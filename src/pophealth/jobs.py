@@ -166,8 +166,11 @@ class JobConfig:
 
     @property
     def config_hash(self) -> str:
-        """SHA-256 of the canonical JSON of the config as written (not the resolved paths)."""
-        text = json.dumps(self.raw, sort_keys=True, default=str, separators=(",", ":"))
+        """SHA-256 of the canonical JSON of the config as written, without ``output.dir``
+        (where a run is written does not change what it contains)."""
+        raw = dict(self.raw)
+        raw["output"] = {k: v for k, v in raw.get("output", {}).items() if k != "dir"}
+        text = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     @classmethod
@@ -409,7 +412,14 @@ def _current_manifest(out: Path) -> dict | None:
     manifest = current / "manifest.json"
     if not manifest.is_file():
         return None
-    return json.loads(manifest.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict) or "run_id" not in data:
+        logger.warning("job: the current run's manifest is unreadable; treating it as absent")
+        return None
+    return data
 
 
 def _previous(out: Path, run_id: str) -> dict | None:
@@ -623,7 +633,10 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
         final = runs / run_id
         reused = False
         if final.is_dir() and (final / "manifest.json").is_file():
-            old = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
+            try:
+                old = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
+            except ValueError:
+                old = {}
             if old.get("files") == manifest["files"]:
                 shutil.rmtree(tmp)
                 reused = True
