@@ -332,3 +332,23 @@ def test_load_key_errors_never_echo_the_value():
         load_key("K", environ={"K": "ab" * 8})
     with pytest.raises(ConfigError, match="missing identifier"):
         pseudonymise(["1", None], bytes(32))
+
+
+def test_lorenz_plot_draws_the_curve_and_marks_top_shares():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pophealth.plots import lorenz
+
+    fig, ax = plt.subplots()
+    cc = cost_concentration([4.0, 1.0, 3.0, 2.0], top=(0.2,))
+    assert lorenz(cc, ax=ax, shares=(0.2,)) is ax
+    curve = ax.lines[1]
+    assert curve.get_ydata().tolist() == pytest.approx([0.0, 0.1, 0.3, 0.6, 1.0])
+    marker = ax.lines[2]
+    assert marker.get_xdata()[0] == pytest.approx(0.8)
+    assert marker.get_ydata()[0] == pytest.approx(0.68)
+    assert "Gini 0.25" in ax.get_legend().get_texts()[0].get_text()
+    plt.close(fig)
