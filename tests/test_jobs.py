@@ -213,6 +213,38 @@ def test_job_with_risk_model_fit_and_tiers(population, tmp_path):
         assert part["risk"].is_monotonic_decreasing
 
 
+def test_job_with_a_saved_model_records_it_and_refuses_mismatched_features(population,
+                                                                           tmp_path):
+    from pophealth.features import make_features
+    from pophealth.model_io import save_model
+    from pophealth.pipeline import score_patients
+    from pophealth.risk import RiskModel
+
+    reg = pd.read_parquet(population / "register.parquet")
+    ev = pd.read_parquet(population / "events.parquet")
+    act = pd.read_parquet(population / "activity.parquet")
+    y = pd.read_parquet(population / "outcomes.parquet").set_index("patient_id")
+    with pytest.warns(Warning):
+        scores = score_patients(reg, ev, index_date="2025-04-01",
+                                codelists={"efi": "efi_synthetic_pc"})
+    X = make_features(reg, scores, act, index_date="2025-04-01")
+    model = RiskModel(method="logistic").fit(X, y["emergency_admission"].reindex(X.index))
+    path = save_model(model, tmp_path / "model.zip",
+                      training_period=("2024-04-01", "2026-03-31"), performance={"auroc": 0.7})
+    res = _run(population, tmp_path / "out", risk={"model": str(path)},
+               rules=[{"name": "top 1% risk", "top_fraction": 0.01}], output={"rank_by": "risk"})
+    assert res.manifest["risk_model"]["source"] == "saved model"
+    assert res.manifest["risk_model"]["performance"] == {"auroc": 0.7}
+    assert "risk_model" in res.manifest["input_hashes"]
+    cl = read_caseload(res.run_dir)
+    assert len(cl) == 30 and cl["risk"].is_monotonic_decreasing
+    # a model trained without eFI features cannot score a job that computes them
+    with pytest.raises(DataQualityError, match="unexpected column"):
+        _run(population, tmp_path / "out2", risk={"model": str(path)},
+             codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"},
+             rules=[{"name": "top 1% risk", "top_fraction": 0.01}], output={"rank_by": "risk"})
+
+
 # ----------------------------------------------------------------- config and exit codes
 
 

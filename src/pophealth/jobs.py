@@ -616,7 +616,9 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
             "key_fingerprint": fingerprint,
             "key_rotated": bool(rotated),
             "previous_run_id": previous["run_id"] if previous else None,
-            "counts": {**counts, "caseload_rows": int(len(caseload)),
+            "risk_model": counts.get("risk_model"),
+            "counts": {**{k: v for k, v in counts.items() if k != "risk_model"},
+                       "caseload_rows": int(len(caseload)),
                        "new": None if rotated else n_new,
                        "left": None if rotated else n_left,
                        "by_rule": selected.attrs.get("rule_counts", {}),
@@ -712,16 +714,18 @@ def _risk(config: JobConfig, register, scores, activity) -> pd.Series:
                           random_state=seed)
         model.fit(X.iloc[train], y.iloc[train].astype(bool).to_numpy())
         logger.info("job: fitted a risk model on %d patients", len(train))
-    return model.predict_risk(X)
+    meta = getattr(model, "metadata_", None) or {}
+    info = {"source": "saved model" if config.risk_model is not None else "fitted in the job",
+            "class": type(model).__name__, "n_features": int(X.shape[1])}
+    info.update({k: meta[k] for k in ("training_period", "performance", "description")
+                 if k in meta})
+    return model.predict_risk(X), info
 
 
 def _load_model(path: Path):
-    from pophealth import risk
+    from pophealth.model_io import load_model
 
-    loader = getattr(risk, "load_model", None)
-    if loader is None:  # pragma: no cover - depends on the risk module's version
-        raise ConfigError("this pophealth cannot load saved risk models; use [risk.fit]")
-    return loader(path)
+    return load_model(path)
 
 
 def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
@@ -804,7 +808,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
         if config.risk_model is not None or config.risk_fit is not None:
             from pophealth.tiers import risk_tiers
 
-            risk = _risk(config, register, scores, activity)
+            risk, counts["risk_model"] = _risk(config, register, scores, activity)
             patients["risk"] = risk.reindex(patients.index).to_numpy()
             tiers = risk_tiers(patients.loc[keep, "risk"], cuts=config.tier_cuts)
             patients["tier"] = tiers.reindex(patients.index)
