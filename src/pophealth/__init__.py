@@ -19,6 +19,7 @@ from pophealth.areas import (
     sii,
     suppress,
 )
+from pophealth.clusters import ClusterSegments, cluster_segments, utilisation_features
 from pophealth.codelists import Codelist, list_codelists, load_codelist
 from pophealth.conditions import flag_conditions
 from pophealth.exceptions import (
@@ -41,6 +42,9 @@ from pophealth.indices import (
 )
 from pophealth.pipeline import score_patients
 from pophealth.schema import validate_activity, validate_events, validate_register
+from pophealth.segment_rules import SegmentRules, load_rules
+from pophealth.segment_tables import segment_summary, strata
+from pophealth.segments import assign_segments, bridges_to_health, rule_matches, segment_flags
 from pophealth.streaming import score_dataset
 from pophealth.synthetic import Population, make_population, write_population
 
@@ -79,6 +83,17 @@ __all__ = [
     "load_index",
     "multimorbidity",
     "score_dataset",
+    "ClusterSegments",
+    "cluster_segments",
+    "utilisation_features",
+    "SegmentRules",
+    "load_rules",
+    "segment_summary",
+    "strata",
+    "assign_segments",
+    "bridges_to_health",
+    "rule_matches",
+    "segment_flags",
     "score_patients",
     "Population",
     "make_population",
