@@ -1,0 +1,173 @@
+"""Benchmark the whole stratification job (``pophealth stratify``) on a large synthetic register.
+
+Steps (only step 3 is the job being timed):
+
+1. write a synthetic population of ``--patients`` to ``--work/population`` (skipped if it is
+   already there with the same size and seed);
+2. fit a RiskModel on a separate 50,000-patient synthetic training population and save it
+   (a scheduled job loads a saved model; it does not train);
+3. run the job from a TOML config: read Parquet, validate, score the indices, build the
+   features, predict risk, tiers, Bridges to Health segments, select the caseload,
+   pseudonymise the selected patients, write per-PCN and per-practice lists, changes and
+   the manifest; then rerun it (same inputs and config: same run id, content reused).
+
+The job runs in a fresh process so its peak RSS (``ru_maxrss``) is its own. The 1-minute load
+average before and after is reported because other benchmarks may share the machine.
+
+Usage::
+
+    python benchmarks/bench_job.py --patients 1000000 --work /tmp/bench_job
+
+Results go to ``benchmarks/results/bench_job-<n>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KEY_ENV = "POPHEALTH_BENCH_KEY"
+
+TOML = """\
+name = "bench"
+index_date = "2025-04-01"
+
+[inputs]
+register = "population/register"
+events = "population/events"
+activity = "population/activity"
+
+[codelists]
+efi = "efi_synthetic_pc"
+cms = "cms_synthetic_pc"
+
+[risk]
+model = "model.zip"
+
+[[rules]]
+name = "top 2% risk per practice (adults)"
+top_fraction = 0.02
+by = "practice"
+where = [["age", ">=", 18]]
+
+[[rules]]
+name = "frailty or organ failure with 2+ emergency admissions"
+where = [
+  ["segment", "in", ["Frailty and dementia (long decline)", "Organ failure (limited reserve)"]],
+  ["prior_emergency_admissions", ">=", 2],
+]
+
+[output]
+dir = "caseloads"
+per_practice = true
+
+[pseudonymisation]
+key_env = "POPHEALTH_BENCH_KEY"
+# the synthetic 999 range holds 909,091 valid NHS numbers, so a 1M register repeats them
+id_column = "patient_id"
+"""
+
+
+def _population(work: Path, n: int, seed: int) -> float:
+    from pophealth.synthetic import write_population
+
+    marker = work / "population" / f"_n{n}_seed{seed}"
+    if marker.exists():
+        return 0.0
+    t0 = time.perf_counter()
+    write_population(work / "population", n, random_state=seed, progress=False)
+    marker.write_text("")
+    return time.perf_counter() - t0
+
+
+def _model(work: Path) -> float:
+    import warnings
+
+    from pophealth.features import make_features
+    from pophealth.model_io import save_model
+    from pophealth.pipeline import score_patients
+    from pophealth.risk import RiskModel
+    from pophealth.synthetic import make_population
+
+    if (work / "model.zip").exists():
+        return 0.0
+    t0 = time.perf_counter()
+    pop = make_population(50_000, random_state=12345, index_date="2025-04-01")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = score_patients(pop.register, pop.events, index_date=pop.index_date,
+                                codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"})
+    X = make_features(pop.register, scores, pop.activity, index_date=pop.index_date)
+    model = RiskModel().fit(X, pop.outcomes["emergency_admission"].reindex(X.index))
+    save_model(model, work / "model.zip", training_period=("2024-04-02", "2026-04-01"),
+               description="bench_job training population (synthetic, seed 12345)")
+    return time.perf_counter() - t0
+
+
+def _run_job_child(work: str) -> None:
+    """Child process: run the job twice, print one JSON line."""
+    import resource
+
+    from pophealth.jobs import JobConfig, run_job
+
+    cfg = JobConfig.from_toml(Path(work) / "job.toml")
+    t0 = time.perf_counter()
+    first = run_job(cfg)
+    t1 = time.perf_counter()
+    second = run_job(cfg)
+    t2 = time.perf_counter()
+    print(json.dumps({
+        "job_s": round(t1 - t0, 2), "rerun_s": round(t2 - t1, 2),
+        "rerun_same_run_id": first.run_id == second.run_id, "rerun_reused": second.reused,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "patients_included": first.manifest["counts"]["patients_included"],
+        "caseload_rows": first.manifest["counts"]["caseload_rows"],
+        "by_rule": first.manifest["counts"]["by_rule"],
+        "files": len(first.manifest["files"]),
+    }))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--patients", type=int, default=1_000_000)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        _run_job_child(str(args.work))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    synth_s = _population(args.work, args.patients, args.seed)
+    model_s = _model(args.work)
+    (args.work / "job.toml").write_text(TOML)
+    import shutil
+
+    shutil.rmtree(args.work / "caseloads", ignore_errors=True)
+    env = dict(os.environ)
+    env[KEY_ENV] = "5a" * 32  # benchmark-only key; synthetic data
+    load_before = os.getloadavg()[0]
+    proc = subprocess.run([sys.executable, __file__, "--child", "--work", str(args.work)],
+                          capture_output=True, text=True, env=env, check=True)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result.update({
+        "n_patients": args.patients, "synth_s": round(synth_s, 2), "model_fit_s": round(model_s, 2),
+        "meta": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
+                 "load_avg_1m_before": round(load_before, 2),
+                 "load_avg_1m_after": round(os.getloadavg()[0], 2)},
+        "command": f"benchmarks/bench_job.py --patients {args.patients} --work {args.work}",
+    })
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"bench_job-{args.patients}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
