@@ -21,6 +21,19 @@ from pophealth.areas import (
 )
 from pophealth.clusters import ClusterSegments, cluster_segments, utilisation_features
 from pophealth.codelists import Codelist, list_codelists, load_codelist
+from pophealth.cohorts import (
+    RTM_CAUTION,
+    CostConcentration,
+    SelectionRule,
+    cost_concentration,
+    high_cost_cohort,
+    next_period_comparison,
+    period_cost,
+    persistent_high_cost,
+    predicted_high_cost,
+    rising_risk,
+    select_caseload,
+)
 from pophealth.conditions import flag_conditions
 from pophealth.exceptions import (
     CodelistError,
@@ -40,7 +53,9 @@ from pophealth.indices import (
     load_index,
     multimorbidity,
 )
+from pophealth.jobs import JobConfig, JobResult, read_caseload, run_job
 from pophealth.pipeline import score_patients
+from pophealth.pseudonymise import key_fingerprint, pseudonymise
 from pophealth.schema import validate_activity, validate_events, validate_register
 from pophealth.segment_rules import SegmentRules, load_rules
 from pophealth.segment_tables import segment_summary, strata
@@ -83,6 +98,23 @@ __all__ = [
     "load_index",
     "multimorbidity",
     "score_dataset",
+    "RTM_CAUTION",
+    "CostConcentration",
+    "SelectionRule",
+    "cost_concentration",
+    "high_cost_cohort",
+    "next_period_comparison",
+    "period_cost",
+    "persistent_high_cost",
+    "predicted_high_cost",
+    "rising_risk",
+    "select_caseload",
+    "JobConfig",
+    "JobResult",
+    "read_caseload",
+    "run_job",
+    "key_fingerprint",
+    "pseudonymise",
     "ClusterSegments",
     "cluster_segments",
     "utilisation_features",
