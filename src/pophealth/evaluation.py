@@ -33,7 +33,7 @@ def _irls(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, iters: int = 
     design = np.ones((len(y), 1)) if x is None else np.column_stack([np.ones(len(y)), x])
     beta = np.zeros(design.shape[1])
     for _ in range(iters):
-        mu = 1 / (1 + np.exp(-(offset + design @ beta)))
+        mu = 1 / (1 + np.exp(-np.clip(offset + design @ beta, -700, 700)))
         w = np.maximum(mu * (1 - mu), 1e-12)
         step = np.linalg.solve(design.T @ (design * w[:, None]), design.T @ (y - mu))
         beta += step

@@ -13,8 +13,11 @@ fitted on (:class:`~pophealth.exceptions.SchemaError` naming the columns).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from lifelines.exceptions import ConvergenceWarning
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -256,6 +259,9 @@ class CoxRiskModel(BaseEstimator):
         condition counts and their flags need some).
     age_knots : tuple of float, default (50, 65, 80)
     log_utilisation : bool, default True
+    step_size : float, default 0.2
+        Newton-Raphson step size for lifelines (its default 0.95 can diverge here); halved
+        and refitted, up to twice, if lifelines warns that it did not converge.
 
     Attributes
     ----------
@@ -268,6 +274,8 @@ class CoxRiskModel(BaseEstimator):
         Training medians used for missing values.
     max_duration_ : float
         Longest observed training time; ``horizon_days`` may not exceed it.
+    n_fit_attempts_ : int
+        Fits needed to converge (1 to 3).
 
     Notes
     -----
@@ -289,8 +297,9 @@ class CoxRiskModel(BaseEstimator):
     """
 
     def __init__(self, penalizer: float = 0.01, age_knots: tuple = (50, 65, 80),
-                 log_utilisation: bool = True):
+                 log_utilisation: bool = True, step_size: float = 0.2):
         self.penalizer = penalizer
+        self.step_size = step_size
         self.age_knots = age_knots
         self.log_utilisation = log_utilisation
 
@@ -332,8 +341,25 @@ class CoxRiskModel(BaseEstimator):
             __duration=y["duration"].to_numpy(dtype=float),
             __event=y["event"].to_numpy(dtype=bool))
         self.max_duration_ = float(df["__duration"].max())
-        self.fitter_ = CoxPHFitter(penalizer=self.penalizer).fit(
-            df, duration_col="__duration", event_col="__event")
+        # lifelines' default Newton step (0.95) can diverge on correlated hinge/count
+        # columns; on a convergence warning, refit with half the step (twice at most)
+        for attempt in range(3):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                self.fitter_ = CoxPHFitter(penalizer=self.penalizer).fit(
+                    df, duration_col="__duration", event_col="__event",
+                    fit_options={"step_size": self.step_size / 2 ** attempt, "max_steps": 500})
+            failed = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+            for w in caught:
+                if w not in failed:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if not failed:
+                break
+        else:
+            warnings.warn("CoxRiskModel: lifelines did not converge with step sizes "
+                          f"{self.step_size:g} to {self.step_size / 4:g}; raise 'penalizer'",
+                          ConvergenceWarning, stacklevel=2)
+        self.n_fit_attempts_ = attempt + 1
         return self
 
     def _log_partial_hazard(self, X) -> np.ndarray:
