@@ -201,6 +201,17 @@ def test_realism_figures_at_200k():
     assert 0.78 <= out["oracle_auroc_emergency_admission"] <= 0.83
     assert 0.006 <= out["death_rate"] <= 0.012
     assert 0.003 <= s["codes"]["invalid_icd10_share"] <= 0.007
+    assert 7.0 <= s["codes"]["icd10_rows_per_patient"] <= 9.0
+    fr = s["frailty"]  # eFI 65+ near Clegg 2016 (50/35/12/3 %); HFRS 75+ of a whole GP register
+    efi = fr["efi_65_plus"]
+    assert 0.46 <= efi["fit"] <= 0.56 and 0.30 <= efi["mild"] <= 0.40
+    assert 0.08 <= efi["moderate"] <= 0.15 and 0.01 <= efi["severe"] <= 0.05
+    hf = fr["hfrs_75_plus"]
+    assert 0.60 <= hf["low"] <= 0.75 and 0.15 <= hf["intermediate"] <= 0.27
+    assert 0.05 <= hf["high"] <= 0.12 and fr["hfrs_max_75_plus"] < 80
+    ip = fr["hfrs_75_inpatient"]  # Gilbert 2018, hospitalised 75+: 42/38/20 %
+    assert 0.40 <= ip["low"] <= 0.62 and 0.28 <= ip["intermediate"] <= 0.42
+    assert 0.08 <= ip["high"] <= 0.22
 
 
 def _read(path, table: str) -> pd.DataFrame:

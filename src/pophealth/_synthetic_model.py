@@ -233,7 +233,12 @@ def _gamma_shock(rng, shape: float, n: int) -> np.ndarray:
 
 def _pick(rng, m: Model, pool: np.ndarray | int, n: int) -> np.ndarray:
     """Clean-code indices drawn from the given pool(s)."""
-    pos = np.searchsorted(m.pool_cum, pool + rng.random(n), side="right")
+    return _pick_u(m, pool, rng.random(n))
+
+
+def _pick_u(m: Model, pool: np.ndarray | int, u: np.ndarray) -> np.ndarray:
+    """Clean-code indices of the given pool(s) at uniforms ``u`` (inverse cdf)."""
+    pos = np.searchsorted(m.pool_cum, pool + u, side="right")
     return m.pool_code[np.minimum(pos, len(m.pool_code) - 1)]
 
 
@@ -358,7 +363,11 @@ def _register(rng, m: Model, ctx: Context, n: int, start: int) -> dict:
     h = rng.normal(0.0, p["care_seeking_sd"], n)
     male = sex == 1
     ic = m.item_coef
-    logit = ((((age - 50) / 10).astype(np.float32)[:, None] * ic[1] + ic[0])
+    # the age effect flattens above cond_age_knee (prevalence and deficit counts plateau in the
+    # oldest old rather than rising log-linearly for ever)
+    knee = p["cond_age_knee"]
+    age_eff = np.minimum(age, knee) + p["cond_age_slope_above_knee"] * np.maximum(age - knee, 0)
+    logit = ((((age_eff - 50) / 10).astype(np.float32)[:, None] * ic[1] + ic[0])
              + dep.astype(np.float32)[:, None] * ic[2])
     logit += z.astype(np.float32)[:, None] * ic[3]
     logit += male[:, None] * ic[4]  # (n, K) float32
@@ -393,7 +402,8 @@ def _pc_events(rng, m: Model, pt: dict, index_day: int) -> tuple[dict, np.ndarra
     return ev, kk, diag
 
 
-def _hospital_events(rng, m: Model, pt: dict, rows: dict, kk: np.ndarray, diag: np.ndarray) -> dict:
+def _hospital_events(rng, m: Model, pt: dict, rows: dict, kk: np.ndarray, diag: np.ndarray,
+                     pair_u: np.ndarray) -> dict:
     """ICD-10 diagnoses for hospital episodes (admissions, A&E, outpatients)."""
     p, n = m.p, len(pt["age"])
     kind, pid, day = rows["kind"], rows["pid"], rows["day"]
@@ -417,13 +427,29 @@ def _hospital_events(rng, m: Model, pt: dict, rows: dict, kk: np.ndarray, diag: 
     epi, rank = _expand(cnt)
     pair = offsets[ip_pid][epi] + rank
     item = kk[pair]
-    keep = (diag[pair] <= ip_day[epi]) & (rng.random(len(pair)) < m.coef["hospital_record_prob"][item])
+    # a condition is codable in hospital for a fixed share of patients (hospital_record_prob, drawn
+    # once per patient and condition); codable ones are coded on each episode with a probability
+    # that is lower on elective (mostly day-case) episodes, so repeat admissions do not end up
+    # coding every condition
+    ep_prob = np.where(ip_kind == EM, p["hospital_record_emergency"], p["hospital_record_elective"])
+    keep = ((diag[pair] <= ip_day[epi]) & (pair_u[pair] < m.coef["hospital_record_prob"][item])
+            & (rng.random(len(pair)) < ep_prob[epi]))
     add(ip_pid[epi[keep]], ip_day[epi[keep]], _pick(rng, m, item[keep], int(keep.sum())), 1)
+    # frailty-type secondaries: mostly on emergency admissions of older, frailer people, and
+    # drawn largely from a short personal list, so repeat admissions repeat the same syndromes
     age = pt["age"][ip_pid]
-    fmean = p["frailty_secondary_mean"] * np.exp(np.clip(0.07 * (age - 75) + 0.5 * pt["z"][ip_pid], -6, 1.5))
-    for pool, mean in (("frailty_secondary", fmean), ("misc_secondary", p["misc_secondary_mean"])):
-        e, _ = _expand(rng.poisson(mean, n_ip))
-        add(ip_pid[e], ip_day[e], _pick(rng, m, m.pool_of[pool], len(e)), 1)
+    fmean = p["frailty_secondary_mean"] * np.exp(np.clip(
+        p["frailty_secondary_age"] * (age - 75) + p["frailty_secondary_latent"] * pt["z"][ip_pid],
+        -6, p["frailty_secondary_cap"])) * np.where(ip_kind == EM, 1.0, p["frailty_secondary_elective"])
+    e, _ = _expand(rng.poisson(fmean))
+    fp = ip_pid[e]
+    u = rng.random(len(e))
+    own = rng.random(len(e)) < p["frailty_secondary_reuse"]
+    menu = pt["frailty_menu"]
+    u[own] = menu[fp[own], rng.integers(0, menu.shape[1], int(own.sum()))]
+    add(fp, ip_day[e], _pick_u(m, m.pool_of["frailty_secondary"], u), 1)
+    e, _ = _expand(rng.poisson(p["misc_secondary_mean"], n_ip))
+    add(ip_pid[e], ip_day[e], _pick(rng, m, m.pool_of["misc_secondary"], len(e)), 1)
     for k, pool, prob, setting in ((AE, "ae_dx", p["ae_coded_prob"], 3),
                                    (OP, "op_dx", p["op_coded_prob"], 2)):
         sel = (kind == k) & (rng.random(len(kind)) < prob)
@@ -466,7 +492,9 @@ def generate_block(ctx: Context, b: int) -> Block:
     rows1 = _rows(rng, m, pt, _contacts(rng, m, pt, em1, 1.0, gp=True), day0 - YEAR, costs=True)
 
     pc, kk, diag = _pc_events(rng, m, pt, day0)
-    hosp = [_hospital_events(rng, m, pt, r, kk, diag) for r in (rows2, rows1)]
+    pt["frailty_menu"] = rng.random((n, int(p["frailty_secondary_menu"])))
+    pair_u = rng.random(len(kk))
+    hosp = [_hospital_events(rng, m, pt, r, kk, diag, pair_u) for r in (rows2, rows1)]
     events = _sorted({k: np.concatenate([pc[k]] + [h[k] for h in hosp]) for k in pc})
 
     # outcomes over the 365 days after index_date
@@ -493,7 +521,8 @@ def generate_block(ctx: Context, b: int) -> Block:
     act = _sorted({k: rows1[k] for k in ("pid", "day", "kind", "cost", "los")})
     for t in (events, act):
         t["pid"] = t["pid"].astype(np.int64) + start
-    register = {k: v for k, v in pt.items() if k not in ("dep", "z", "h", "has", "n_cond", "cancer")}
+    register = {k: v for k, v in pt.items()
+                if k not in ("dep", "z", "h", "has", "n_cond", "cancer", "frailty_menu")}
     register["_n_cond"] = pt["n_cond"]
     register["_cms"] = has[:, c["cms"]].sum(axis=1)
     register["_em_prior"] = em1

@@ -64,7 +64,7 @@ def realism_summary(pop) -> dict:
     -------
     dict
         Nested figures: ``geography``, ``demography``, ``multimorbidity``, ``costs``,
-        ``outcomes`` and ``codes``.
+        ``outcomes``, ``codes`` and ``frailty`` (eFI bands 65+, HFRS bands 75+).
 
     Examples
     --------
@@ -144,4 +144,42 @@ def realism_summary(pop) -> dict:
         "activity_rows_per_patient": float(len(act) / n),
     }
     return {"n_patients": n, "geography": geography, "demography": demography,
-            "multimorbidity": multimorbidity, "costs": costs, "outcomes": outcomes, "codes": codes}
+            "multimorbidity": multimorbidity, "costs": costs, "outcomes": outcomes, "codes": codes,
+            "frailty": frailty_bands(pop)}
+
+
+def frailty_bands(pop) -> dict:
+    """eFI bands among people aged 65+ and HFRS bands among people aged 75+.
+
+    eFI uses the ``efi_synthetic_pc`` code list (all history); HFRS uses the shipped Gilbert
+    2018 list over the 2 years before index (``pophealth.hfrs`` defaults). ``hfrs_75_inpatient``
+    restricts to people aged 75+ with at least one inpatient ICD-10 event in those 2 years.
+    """
+    import warnings
+
+    from pophealth.conditions import flag_conditions
+    from pophealth.indices import efi, hfrs
+
+    reg, ev = pop.register, pop.events
+    age = reg.set_index("patient_id")["age"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        e = efi(flag_conditions(ev, "efi_synthetic_pc", register=reg, index_date=pop.index_date),
+                missing_deficits="absent")
+        h = hfrs(ev, register=reg, index_date=pop.index_date)
+    e, h = e.reindex(age.index), h.reindex(age.index)
+    since = pop.index_date - pd.Timedelta(days=730)
+    ip = ev[(ev["code_system"].astype(str) == "icd10") & (ev["setting"].astype(str) == "inpatient")
+            & (ev["date"] > since) & (ev["date"] <= pop.index_date)]["patient_id"].unique()
+    o75 = (age >= 75).to_numpy()
+    with_ip = o75 & age.index.isin(ip)
+
+    def shares(band):
+        return {str(k): round(float(v), 4) for k, v in band.value_counts(normalize=True).sort_index().items()}
+
+    return {"efi_65_plus": shares(e.loc[(age >= 65).to_numpy(), "efi_band"]),
+            "efi_mean_deficits_65_plus": float(e.loc[(age >= 65).to_numpy(), "efi_deficits"].mean()),
+            "hfrs_75_plus": shares(h.loc[o75, "hfrs_band"]),
+            "hfrs_75_inpatient": shares(h.loc[with_ip, "hfrs_band"]),
+            "share_75_plus_with_inpatient_icd10": float(with_ip.sum() / max(o75.sum(), 1)),
+            "hfrs_max_75_plus": float(h.loc[o75, "hfrs"].max()) if o75.any() else 0.0}
