@@ -120,7 +120,9 @@ def cox(data):
 
 def test_cox_risk_matches_lifelines_survival_function(data, cox):
     X, _, _, _ = data
+    before = X.copy()
     risk = cox.predict_risk(X, horizon_days=200)
+    pd.testing.assert_frame_equal(X, before)
     assert risk.name == "risk" and risk.index.equals(X.index)
     design = cox._design(X)[cox.columns_].fillna(cox.fill_values_[cox.columns_])
     surv = cox.fitter_.predict_survival_function(design, times=[200]).iloc[0].to_numpy()

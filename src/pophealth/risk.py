@@ -274,6 +274,8 @@ class CoxRiskModel(BaseEstimator):
         Training medians used for missing values.
     max_duration_ : float
         Longest observed training time; ``horizon_days`` may not exceed it.
+    center_ : ndarray
+        Training means of the design columns (partial hazards are relative to them).
     n_fit_attempts_ : int
         Fits needed to converge (1 to 3).
 
@@ -341,6 +343,7 @@ class CoxRiskModel(BaseEstimator):
             __duration=y["duration"].to_numpy(dtype=float),
             __event=y["event"].to_numpy(dtype=bool))
         self.max_duration_ = float(df["__duration"].max())
+        self.center_ = design[self.columns_].mean().to_numpy()  # lifelines centres the same way
         # lifelines' default Newton step (0.95) can diverge on correlated hinge/count
         # columns; on a convergence warning, refit with half the step (twice at most)
         for attempt in range(3):
@@ -362,15 +365,34 @@ class CoxRiskModel(BaseEstimator):
         self.n_fit_attempts_ = attempt + 1
         return self
 
+    def _design_column(self, cols: dict, name: str) -> np.ndarray:
+        """One design column from ``cols`` (name -> Series), as in :meth:`_design`."""
+        if name.startswith("age_over_") and name not in cols:
+            age = pd.to_numeric(cols["age"], errors="coerce").to_numpy(dtype=float,
+                                                                       na_value=np.nan)
+            return np.clip(age - float(name[len("age_over_"):]), 0, None) / 10
+        v = pd.to_numeric(cols[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan,
+                                                                 copy=True)
+        if self.log_utilisation and name.startswith("prior_"):
+            v = np.log1p(np.clip(v, 0, None))
+        return v
+
     def _log_partial_hazard(self, X) -> np.ndarray:
+        """``(x - training mean) @ coefficients``, as lifelines, one column at a time (O(n) memory)."""
         check_is_fitted(self)
         check_feature_names(X, self.feature_names_in_, who="CoxRiskModel")
         X = self._frame(X)
         if X.shape[1] != self.n_features_in_:
             raise SchemaError(f"CoxRiskModel: X has {X.shape[1]} features, "
                               f"expected {self.n_features_in_}")
-        design = self._design(X)[self.columns_].fillna(self.fill_values_[self.columns_])
-        return self.fitter_.predict_log_partial_hazard(design).to_numpy(dtype=float)
+        cols = {str(c): X[c] for c in X.columns}
+        coef = self.fitter_.params_
+        lph = np.full(len(X), -float(self.center_ @ coef[self.columns_].to_numpy()))
+        for name in self.columns_:
+            v = self._design_column(cols, name)
+            v[np.isnan(v)] = self.fill_values_[name]
+            lph += float(coef[name]) * v
+        return lph
 
     def predict_risk(self, X, horizon_days: float = 365) -> pd.Series:
         """Probability of a first emergency admission within ``horizon_days``, named ``risk``."""
