@@ -11,6 +11,7 @@ hive-partitioned by patient bucket, each file sorted by ``patient_id``::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 __all__ = ["open_dataset", "read_table", "read_population", "buckets", "iter_batches",
-           "write_parquet_atomic"]
+           "atomic_file", "write_parquet_atomic"]
 
 
 def open_dataset(path) -> ds.Dataset:
@@ -97,25 +98,33 @@ def iter_batches(path, *, columns: Sequence[str] | None = None, batch_size: int 
                                              filter=filter, batch_size=batch_size)
 
 
-def write_parquet_atomic(table: pa.Table | pd.DataFrame, target) -> Path:
-    """Write Parquet to a temporary sibling, fsync, then rename over ``target``.
+@contextlib.contextmanager
+def atomic_file(target) -> Iterator:
+    """Open a temporary sibling of ``target`` for binary writing; on success fsync it
+    and rename it over ``target``, on any error remove it.
 
     A reader never sees a half-written file; a killed writer leaves at most a
-    ``.<name>.*.tmp`` sibling.
+    ``.<name>.*.tmp`` sibling (same directory, so the rename is atomic).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(table, pd.DataFrame):
-        table = pa.Table.from_pandas(table)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return target
+
+
+def write_parquet_atomic(table: pa.Table | pd.DataFrame, target) -> Path:
+    """Write Parquet through :func:`atomic_file`."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table)
+    with atomic_file(target) as fh:
+        pq.write_table(table, fh, compression="zstd")
+    return Path(target)

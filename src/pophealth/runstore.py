@@ -14,13 +14,13 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pophealth.exceptions import PopHealthError
+from pophealth.io import atomic_file
 
 __all__ = ["JobLockedError", "output_lock", "read_caseload"]
 
@@ -92,37 +92,18 @@ def _hash_path(path: Path) -> str:
 
 def _write_table(frame: pd.DataFrame, target: Path, fmt: str) -> Path:
     """Write one output table atomically (temporary sibling, fsync, rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "csv":
-                fh.write(frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-            else:
-                frame.to_parquet(fh, index=False, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(target) as fh:
+        if fmt == "csv":
+            fh.write(frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        else:
+            frame.to_parquet(fh, index=False, compression="zstd")
     return target
 
 
 def _write_json(obj: dict, target: Path) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(target) as fh:
+        fh.write(text.encode("utf-8"))
     return target
 
 
