@@ -35,6 +35,12 @@ from pophealth.cohorts import (
     select_caseload,
 )
 from pophealth.conditions import flag_conditions
+from pophealth.evaluation import (
+    calibration_intercept_slope,
+    calibration_table,
+    evaluate_risk,
+    risk_groups,
+)
 from pophealth.exceptions import (
     CodelistError,
     ConfigError,
@@ -42,6 +48,7 @@ from pophealth.exceptions import (
     PopHealthError,
     SchemaError,
 )
+from pophealth.features import make_features
 from pophealth.indices import (
     apply_hierarchy,
     cambridge_score,
@@ -54,14 +61,17 @@ from pophealth.indices import (
     multimorbidity,
 )
 from pophealth.jobs import JobConfig, JobResult, read_caseload, run_job
+from pophealth.model_io import load_model, read_model_metadata, save_model
 from pophealth.pipeline import score_patients
 from pophealth.pseudonymise import key_fingerprint, pseudonymise
+from pophealth.risk import CoxRiskModel, RiskModel, survival_target
 from pophealth.schema import validate_activity, validate_events, validate_register
 from pophealth.segment_rules import SegmentRules, load_rules
 from pophealth.segment_tables import segment_summary, strata
 from pophealth.segments import assign_segments, bridges_to_health, rule_matches, segment_flags
 from pophealth.streaming import score_dataset
 from pophealth.synthetic import Population, make_population, write_population
+from pophealth.tiers import risk_tiers
 
 __version__ = "0.1.0"
 
@@ -98,6 +108,18 @@ __all__ = [
     "load_index",
     "multimorbidity",
     "score_dataset",
+    "calibration_intercept_slope",
+    "calibration_table",
+    "evaluate_risk",
+    "risk_groups",
+    "make_features",
+    "load_model",
+    "read_model_metadata",
+    "save_model",
+    "CoxRiskModel",
+    "RiskModel",
+    "survival_target",
+    "risk_tiers",
     "RTM_CAUTION",
     "CostConcentration",
     "SelectionRule",
