@@ -227,7 +227,8 @@ def flag_conditions(
 
     use = known & ~after & ~before & ~missing_date
     # 5. scatter (patient position, condition) into the dense flag matrix
-    flags = np.zeros((n_pat, n_cond), dtype=bool)
+    # condition-major storage: each condition's column is contiguous for the scorers
+    flags_t = np.zeros((n_cond, n_pat), dtype=bool)
     k_used, p_used = key[sel[use]], pos[use]
     if len(k_used):
         pk_key = np.concatenate(pair_keys)
@@ -236,14 +237,14 @@ def flag_conditions(
         pk_key, pk_cond = pk_key[order], pk_cond[order]
         counts = np.bincount(pk_key, minlength=len(klass))
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        flat = flags.reshape(-1)
+        flat = flags_t.reshape(-1)
         single = counts[k_used] == 1
-        flat[p_used[single] * n_cond + pk_cond[starts[k_used[single]]]] = True
+        flat[pk_cond[starts[k_used[single]]] * n_pat + p_used[single]] = True
         if not single.all():
             km, pm = k_used[~single], p_used[~single]
             reps = counts[km]
             offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-            flat[np.repeat(pm, reps) * n_cond + pk_cond[np.repeat(starts[km], reps) + offs]] = True
+            flat[pk_cond[np.repeat(starts[km], reps) + offs] * n_pat + np.repeat(pm, reps)] = True
 
     n_in_sys = int(class_counts[1:].sum())
     unknown = ~known
@@ -258,7 +259,7 @@ def flag_conditions(
         unrecognised_fraction=(int(class_counts[1]) / n_in_sys) if n_in_sys else 0.0,
     )
     _warn_and_check(report, max_unrecognised)
-    out = pd.DataFrame(flags, index=ids.copy(), columns=list(cl.conditions))
+    out = pd.DataFrame(flags_t.T, index=ids.copy(), columns=list(cl.conditions), copy=False)
     out.columns.name = None
     out.attrs["pophealth_report"] = report.as_dict()
     return out

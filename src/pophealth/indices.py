@@ -182,23 +182,37 @@ def _flags_for(defn: IndexDefinition, data, variant, register, index_date, lookb
     return data
 
 
-def _flag_matrix(flags: pd.DataFrame, names, index: str, *, missing: str = "error") -> np.ndarray:
-    """Boolean (n, k) matrix of ``names`` columns, Fortran order (columns contiguous)."""
-    absent = [c for c in names if c not in flags.columns]
+def _flag_matrix(flags: pd.DataFrame, names, index: str, *,
+                 missing: str = "error") -> tuple[np.ndarray, np.ndarray]:
+    """The flags as a boolean array plus, for each of ``names``, its column position.
+
+    Plain numpy-bool frames (what :func:`flag_conditions` returns) are used without a
+    copy; other boolean dtypes are checked for missing values and copied. A position
+    of -1 marks a name absent from ``flags`` (allowed only with ``missing="absent"``).
+    """
+    cols = list(flags.columns)
+    absent = [c for c in names if c not in cols]
     if absent and missing == "error":
         raise CodelistError(
             f"{index}: flags lack {len(absent)} condition column(s): {', '.join(absent)}"
         )
-    out = np.zeros((len(flags), len(names)), dtype=bool, order="F")
-    for j, c in enumerate(names):
-        if c in flags.columns:
+    present = [c for c in dict.fromkeys(names) if c in cols]
+    for c in present:
+        dtype = flags[c].dtype
+        if not pd.api.types.is_bool_dtype(dtype):
+            raise CodelistError(f"{index}: flag column '{c}' is {dtype}, expected bool")
+    dtypes = flags.dtypes
+    if len(set(cols)) == len(cols) and all(dt == np.dtype(bool) for dt in dtypes):
+        array, where = flags.to_numpy(), {c: i for i, c in enumerate(cols)}  # a view
+    else:
+        array = np.zeros((len(flags), len(present)), dtype=bool, order="F")
+        for i, c in enumerate(present):
             col = flags[c]
-            if not pd.api.types.is_bool_dtype(col.dtype):
-                raise CodelistError(f"{index}: flag column '{c}' is {col.dtype}, expected bool")
             if col.isna().any():
                 raise CodelistError(f"{index}: flag column '{c}' has missing values")
-            out[:, j] = col.to_numpy(dtype=bool)
-    return out
+            array[:, i] = col.to_numpy(dtype=bool)
+        where = {c: i for i, c in enumerate(present)}
+    return array, np.array([where.get(c, -1) for c in names], dtype=np.int64)
 
 
 def _integer_weights(w: np.ndarray) -> tuple[np.ndarray, int]:
@@ -215,16 +229,20 @@ def weighted_score(
     hierarchy: tuple[tuple[int, int], ...] = (),
     *,
     floor_at_zero: bool = False,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact weighted sum of boolean columns with hierarchy masks (vectorised core).
 
     Parameters
     ----------
-    flags : (n, k) bool array
+    flags : (n, m) bool array
     weights : (k,) array
-    hierarchy : pairs of column positions (dominant, subordinate)
+        Weight of condition ``j``; condition ``j`` is column ``columns[j]`` of ``flags``
+        (``columns`` defaults to ``0..k-1``; -1 means absent, i.e. all False).
+    hierarchy : pairs of condition positions (dominant, subordinate)
     floor_at_zero : bool
         Set negative totals to 0.
+    columns : (k,) int array, optional
 
     Returns
     -------
@@ -241,18 +259,20 @@ def weighted_score(
     [2, 1]
     """
     flags = np.asarray(flags, dtype=bool)
-    n, k = flags.shape
+    n = flags.shape[0]
     wi, scale = _integer_weights(np.asarray(weights, dtype=float))
+    k = len(wi)
+    columns = np.arange(k) if columns is None else np.asarray(columns, dtype=np.int64)
     bound = int(np.abs(wi).sum())
     acc_t = np.int16 if bound < 2**15 else (np.int32 if bound < 2**31 else np.int64)
     acc = np.zeros(n, dtype=acc_t)
     masked = {sub: dom for dom, sub in hierarchy}
     for j in range(k):
-        if wi[j] == 0:
+        if wi[j] == 0 or columns[j] < 0:
             continue
-        col = flags[:, j]
-        if j in masked:
-            col = col & ~flags[:, masked[j]]
+        col = flags[:, columns[j]]
+        if j in masked and columns[masked[j]] >= 0:
+            col = col & ~flags[:, columns[masked[j]]]
         acc += col.view(np.int8) * acc_t(wi[j])
     if floor_at_zero:
         np.maximum(acc, 0, out=acc)
@@ -284,11 +304,12 @@ def _score(defn: IndexDefinition, flags: pd.DataFrame, scheme: str, hierarchy: b
            name: str) -> pd.Series:
     w = defn.weight_vector(scheme)
     names = list(w.index)
-    mat = _flag_matrix(flags, names, defn.name)
+    mat, columns = _flag_matrix(flags, names, defn.name)
     pos = {c: i for i, c in enumerate(names)}
     hier = tuple((pos[d], pos[s]) for d, s in defn.hierarchy if d in pos and s in pos)
     score = weighted_score(mat, w.to_numpy(), hier if hierarchy else (),
-                           floor_at_zero=defn.floor_at_zero.get(scheme, False))
+                           floor_at_zero=defn.floor_at_zero.get(scheme, False),
+                           columns=columns)
     return pd.Series(score, index=flags.index, name=name)
 
 
@@ -467,11 +488,12 @@ def hfrs(
     flags = _flags_for(defn, data, "gilbert2018", register, index_date, lookback_days)
     _check_age("hfrs", _ages(flags, age, register, index_date), 75)
     score = _score(defn, flags, "gilbert2018", False, "hfrs").astype(float)
-    band = pd.cut(score, [-np.inf, 5, 15, np.inf], right=False, labels=list(HFRS_BANDS))
     # published bands: < 5 low, 5-15 intermediate, > 15 high (15 itself is intermediate)
-    band = band.where(score != 15, "intermediate")
-    return pd.DataFrame({"hfrs": score, "hfrs_band": band.astype(
-        pd.CategoricalDtype(list(HFRS_BANDS), ordered=True))})
+    values = score.to_numpy()
+    codes = (values >= 5).astype(np.int8) + (values > 15)
+    band = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(HFRS_BANDS),
+                                                                      ordered=True))
+    return pd.DataFrame({"hfrs": score, "hfrs_band": band}, index=score.index)
 
 
 def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame:
@@ -512,8 +534,8 @@ def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame
             f"efi: {len(absent)} deficit column(s) not supplied and treated as absent for "
             f"everyone: {', '.join(absent)}", DataQualityWarning, stacklevel=user_stacklevel(),
         )
-    mat = _flag_matrix(flags, names, "efi", missing=missing_deficits)
-    count = weighted_score(mat, np.ones(len(names)))
+    mat, columns = _flag_matrix(flags, names, "efi", missing=missing_deficits)
+    count = weighted_score(mat, np.ones(len(names)), columns=columns)
     band = pd.cut(count, [-1, 4, 8, 12, np.inf], labels=list(EFI_BANDS))
     return pd.DataFrame(
         {"efi_deficits": count, "efi": count / EFI_N_DEFICITS,
@@ -551,8 +573,9 @@ def condition_count(flags: pd.DataFrame) -> pd.Series:
     >>> ph.condition_count(pd.DataFrame({"a": [True, False], "b": [True, False]})).tolist()
     [2, 0]
     """
-    mat = _flag_matrix(flags, list(flags.columns), "condition_count")
-    return pd.Series(weighted_score(mat, np.ones(mat.shape[1])), index=flags.index,
+    cols = list(flags.columns)
+    mat, columns = _flag_matrix(flags, cols, "condition_count")
+    return pd.Series(weighted_score(mat, np.ones(len(cols)), columns=columns), index=flags.index,
                      name="n_conditions")
 
 
@@ -583,12 +606,12 @@ def multimorbidity(flags: pd.DataFrame, *, body_systems: pd.Series | dict | str 
     unmapped = [c for c in cols if c not in systems.index]
     if unmapped:
         raise ConfigError(f"multimorbidity: no body system for column(s) {', '.join(unmapped)}")
-    mat = _flag_matrix(flags, cols, "multimorbidity")
-    n_cond = weighted_score(mat, np.ones(len(cols)))
+    mat, columns = _flag_matrix(flags, cols, "multimorbidity")
+    n_cond = weighted_score(mat, np.ones(len(cols)), columns=columns)
     codes, uniq = pd.factorize(systems.reindex(cols).to_numpy())
     per_system = np.zeros((len(flags), len(uniq)), dtype=bool)
     for j, s in enumerate(codes):
-        per_system[:, s] |= mat[:, j]
+        per_system[:, s] |= mat[:, columns[j]]
     n_sys = per_system.sum(axis=1).astype(np.int64)
     return pd.DataFrame(
         {"n_conditions": n_cond, "multimorbidity": n_cond >= 2, "n_body_systems": n_sys,
