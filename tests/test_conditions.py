@@ -234,3 +234,10 @@ def test_input_frames_are_not_mutated():
 def test_bad_arguments_are_config_errors(kwargs, match):
     with pytest.raises(ph.ConfigError, match=match):
         flags(ev([(1, "I50", "2024-01-01")]), **kwargs)
+
+
+def test_events_whose_codes_are_all_missing():
+    e = ev([(1, None, "2024-01-01"), (2, None, "2024-01-01")])
+    f = flags(e, max_unrecognised=1.0)
+    assert not f.to_numpy().any()
+    assert f.attrs["pophealth_report"]["n_unrecognised"] == 2

@@ -178,3 +178,19 @@ def test_adding_a_condition_never_lowers_charlson(data, extra):
     more[extra] = True
     for scheme in ("quan2011", "charlson1987"):
         assert (ph.charlson(more, weights=scheme) >= ph.charlson(flags, weights=scheme)).all()
+
+
+@given(data=event_tables(max_events=60), chunk=st.integers(1, 7))
+def test_chunked_passes_give_the_same_flags_and_report(data, chunk):
+    import pophealth.conditions as conditions
+
+    register, events = data
+    whole = _flags(events, ELIX, register, 365)
+    old = conditions._CHUNK_ROWS
+    conditions._CHUNK_ROWS = chunk
+    try:
+        small = _flags(events, ELIX, register, 365)
+    finally:
+        conditions._CHUNK_ROWS = old
+    pd.testing.assert_frame_equal(small, whole)
+    assert small.attrs["pophealth_report"] == whole.attrs["pophealth_report"]

@@ -164,42 +164,61 @@ def is_sorted(a: np.ndarray) -> bool:
     return bool(np.all(a[1:] >= a[:-1]))
 
 
-def positions(event_ids: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
-    """Map event patient ids to register row positions (``-1`` if not registered).
+class PatientLookup:
+    """Maps patient ids to register row positions; built once, reused for every chunk.
 
-    Uses run-length compression when events are grouped by patient, a dense lookup
-    table for compact integer ids and a hash index otherwise.
+    A dense lookup table (int32 positions) for compact integer ids, a hash index
+    otherwise. :meth:`positions` compresses runs when ids are grouped by patient.
     """
-    n = len(event_ids)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if (event_ids.dtype == object) != (register_ids.dtype == object):
-        raise SchemaError(
-            "patient_id: rule 'same_id_type' broken: register and events ids must both be "
-            "integers or both be strings"
-        )
-    if is_sorted(event_ids):
-        starts = np.flatnonzero(np.concatenate(([True], event_ids[1:] != event_ids[:-1])))
-        run_pos = _lookup(event_ids[starts], register_ids)
-        lengths = np.diff(np.append(starts, n))
-        return np.repeat(run_pos, lengths)
-    return _lookup(event_ids, register_ids)
 
+    def __init__(self, register_ids: np.ndarray) -> None:
+        self.ids = register_ids
+        self.is_object = register_ids.dtype == object
+        self.lut = None
+        self.index = None
+        m = len(register_ids)
+        if m and not self.is_object:
+            lo, hi = int(register_ids.min()), int(register_ids.max())
+            if hi - lo <= _DENSE_FACTOR * m + 1024:
+                self.lo, self.hi = lo, hi
+                self.lut = np.full(hi - lo + 1, -1, dtype=np.int32 if m < 2**31 else np.int64)
+                self.lut[register_ids - lo] = np.arange(m)
+        if self.lut is None:
+            self.index = pd.Index(register_ids)
 
-def _lookup(keys: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
-    m = len(register_ids)
-    if m == 0:
-        return np.full(len(keys), -1, dtype=np.int64)
-    if register_ids.dtype != object:
-        lo, hi = int(register_ids.min()), int(register_ids.max())
-        if hi - lo <= _DENSE_FACTOR * m + 1024:
-            lut = np.full(hi - lo + 1, -1, dtype=np.int64)
-            lut[register_ids - lo] = np.arange(m, dtype=np.int64)
-            inside = (keys >= lo) & (keys <= hi)
+    def _lookup(self, keys: np.ndarray) -> np.ndarray:
+        if len(self.ids) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        if self.lut is not None:
+            inside = (keys >= self.lo) & (keys <= self.hi)
+            if inside.all():
+                return self.lut[keys - self.lo].astype(np.int64, copy=False)
             out = np.full(len(keys), -1, dtype=np.int64)
-            out[inside] = lut[keys[inside] - lo]
+            out[inside] = self.lut[keys[inside] - self.lo]
             return out
-    return pd.Index(register_ids).get_indexer(keys).astype(np.int64, copy=False)
+        return self.index.get_indexer(keys).astype(np.int64, copy=False)
+
+    def positions(self, event_ids: np.ndarray) -> np.ndarray:
+        """Register positions of ``event_ids`` (``-1`` where not registered)."""
+        n = len(event_ids)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if (event_ids.dtype == object) != self.is_object:
+            raise SchemaError(
+                "patient_id: rule 'same_id_type' broken: register and events ids must both be "
+                "integers or both be strings"
+            )
+        if is_sorted(event_ids):
+            starts = np.flatnonzero(np.concatenate(([True], event_ids[1:] != event_ids[:-1])))
+            run_pos = self._lookup(event_ids[starts])
+            lengths = np.diff(np.append(starts, n))
+            return np.repeat(run_pos, lengths)
+        return self._lookup(event_ids)
+
+
+def positions(event_ids: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
+    """Map event patient ids to register row positions (``-1`` if not registered)."""
+    return PatientLookup(register_ids).positions(event_ids)
 
 
 def datetimes(values: pd.Series) -> np.ndarray:

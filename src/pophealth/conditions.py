@@ -20,13 +20,21 @@ patient batches equal the concatenation of the batches' flags.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from pophealth._arrays import datetimes, factorize, id_array, is_constant_object, positions
+from pophealth._arrays import (
+    PatientLookup,
+    datetimes,
+    factorize,
+    id_array,
+    is_constant_object,
+)
 from pophealth.codelists import Codelist, load_codelist
 from pophealth.codes import is_valid_code, normalise_codes, normalise_system
 from pophealth.exceptions import (
@@ -165,104 +173,211 @@ def flag_conditions(
             raise SchemaError(f"events: missing column '{col}' (rule 'missing_column')")
     n = len(events)
     index_ns = int(np.datetime64(pd.Timestamp(index_date).tz_localize(None), "ns").view(np.int64))
-
-    # 1-2. unique codes and systems; each row gets a key = (system, unique code)
-    code_idx, uniq_codes = factorize(events["code"])
-    sys_col = events["code_system"]
-    if sys_col.dtype == object and n and is_constant_object(sys_col.to_numpy()):
-        sys_idx, uniq_sys = None, np.array([sys_col.iloc[0]], dtype=object)
-    else:
-        sys_idx, uniq_sys = factorize(sys_col)
-    systems = cl.code_systems
-    norm_sys = normalise_system(uniq_sys).to_numpy(dtype=object)
-    sys_of = np.array([systems.index(x) if x in systems else -1 for x in norm_sys], np.int64)
-    n_u, n_su = len(uniq_codes), len(uniq_sys)
-    width = n_u + 1  # column n_u stands for a missing code
-    # per key: 0 other system, 1 unrecognised, 2 not in list, 3 matched; conditions (CSR)
-    klass = np.zeros((n_su + 1) * width, dtype=np.int8)  # last block: missing system
-    pair_keys, pair_conds = [], []
-    for su, system_pos in enumerate(sys_of):
-        if system_pos < 0:
-            continue
-        system = systems[system_pos]
-        norm = normalise_codes(uniq_codes, system)
-        valid = is_valid_code(norm, system)
-        block = np.full(width, 1, dtype=np.int8)
-        block[:n_u] = np.where(valid, 2, 1)
-        ci, ki = cl.match(norm, system)
-        ci, ki = ci[valid[ci]], ki[valid[ci]]  # an invalid code never counts, even on a prefix
-        block[ci] = 3
-        klass[su * width:(su + 1) * width] = block
-        pair_keys.append(ci + su * width)
-        pair_conds.append(ki)
-    codes_col = np.where(code_idx < 0, n_u, code_idx)
-    if sys_idx is None:
-        key = codes_col
-    else:
-        key = np.where(sys_idx < 0, n_su, sys_idx) * width + codes_col
-    key_counts = np.bincount(key, minlength=len(klass))
-    class_counts = np.bincount(klass, weights=key_counts, minlength=4).astype(np.int64)
-    sel = np.flatnonzero(klass[key] == 3)  # rows whose code is in the list
-
-    # 3. patients (matched rows only)
-    pos = positions(id_array(events["patient_id"], "events")[sel], reg_ids)
-    known = pos >= 0
-
-    # 4. date window (matched rows only)
-    if "date" in events.columns:
-        d = datetimes(events["date"])[sel]
-        missing_date = d == np.iinfo(np.int64).min
-        after = d > index_ns
-        if lookback_days is not None:
-            before = ~missing_date & (d <= index_ns - int(lookback_days) * _NS_PER_DAY)
-        else:
-            before = np.zeros(len(sel), dtype=bool)
-    else:
-        if lookback_days is not None:
-            raise SchemaError(
-                f"events: missing column 'date' needed for lookback_days={lookback_days} "
-                "(pass lookback_days=None to count every event)"
-            )
-        missing_date = after = before = np.zeros(len(sel), dtype=bool)
-
-    use = known & ~after & ~before & ~missing_date
-    # 5. scatter (patient position, condition) into the dense flag matrix
+    has_date = "date" in events.columns
+    if not has_date and lookback_days is not None:
+        raise SchemaError(
+            f"events: missing column 'date' needed for lookback_days={lookback_days} "
+            "(pass lookback_days=None to count every event)"
+        )
+    window = (index_ns, None if lookback_days is None
+              else index_ns - int(lookback_days) * _NS_PER_DAY)
+    lookup = PatientLookup(reg_ids)
+    pids = id_array(events["patient_id"], "events")
+    dates = datetimes(events["date"]) if has_date else None
     # condition-major storage: each condition's column is contiguous for the scorers
     flags_t = np.zeros((n_cond, n_pat), dtype=bool)
-    k_used, p_used = key[sel[use]], pos[use]
-    if len(k_used):
-        pk_key = np.concatenate(pair_keys)
-        pk_cond = np.concatenate(pair_conds)
-        order = np.argsort(pk_key, kind="stable")
-        pk_key, pk_cond = pk_key[order], pk_cond[order]
-        counts = np.bincount(pk_key, minlength=len(klass))
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        flat = flags_t.reshape(-1)
-        single = counts[k_used] == 1
-        flat[pk_cond[starts[k_used[single]]] * n_pat + p_used[single]] = True
-        if not single.all():
-            km, pm = k_used[~single], p_used[~single]
-            reps = counts[km]
-            offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-            flat[pk_cond[np.repeat(starts[km], reps) + offs] * n_pat + np.repeat(pm, reps)] = True
+    book = _CodeBook(cl)
+    bounds = [(a, min(n, a + _CHUNK_ROWS)) for a in range(0, n, _CHUNK_ROWS)]
 
-    n_in_sys = int(class_counts[1:].sum())
-    unknown = ~known
+    def run(chunk: tuple[int, int]) -> _Counts:
+        a, b = chunk
+        part = _Counts()
+        _flag_chunk(events["code"].iloc[a:b], events["code_system"].iloc[a:b], pids[a:b],
+                    None if dates is None else dates[a:b], book, lookup, window, flags_t, part)
+        return part
+
+    if len(bounds) > 1 and _THREADS > 1:
+        # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the
+        # flag matrix only ever receives True, so concurrent writes cannot disagree
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            parts = list(pool.map(run, bounds))
+    else:
+        parts = [run(c) for c in bounds]
+    acc = _Counts.merge(parts)
+    n_in_sys = acc.classes[1:].sum()
     report = FlagReport(
         codelist=cl.name, n_patients=n_pat, n_events=n,
-        n_other_system=int(class_counts[0]), n_unrecognised=int(class_counts[1]),
-        n_unrecognised_unique=int(np.count_nonzero(key_counts[klass == 1])),
-        n_not_in_list=int(class_counts[2]), n_unknown_patient=int(unknown.sum()),
-        n_after_index_date=int((known & after).sum()),
-        n_before_lookback=int((known & ~after & before).sum()),
-        n_missing_date=int((known & missing_date).sum()), n_used=int(use.sum()),
-        unrecognised_fraction=(int(class_counts[1]) / n_in_sys) if n_in_sys else 0.0,
+        n_other_system=int(acc.classes[0]), n_unrecognised=int(acc.classes[1]),
+        n_unrecognised_unique=len(acc.unrecognised), n_not_in_list=int(acc.classes[2]),
+        n_unknown_patient=acc.unknown, n_after_index_date=acc.after,
+        n_before_lookback=acc.before, n_missing_date=acc.missing, n_used=acc.used,
+        unrecognised_fraction=(int(acc.classes[1]) / int(n_in_sys)) if n_in_sys else 0.0,
     )
     _warn_and_check(report, max_unrecognised)
     out = pd.DataFrame(flags_t.T, index=ids.copy(), columns=list(cl.conditions), copy=False)
     out.columns.name = None
     out.attrs["pophealth_report"] = report.as_dict()
     return out
+
+
+_CHUNK_ROWS = 2_000_000  # rows per pass: bounds the per-row temporaries
+_THREADS = 2  # chunks processed concurrently (the machines this targets have 2+ cores)
+
+
+class _Counts:
+    """Row counts accumulated over chunks."""
+
+    def __init__(self) -> None:
+        self.classes = np.zeros(4, dtype=np.int64)
+        self.unrecognised: set = set()
+        self.unknown = self.after = self.before = self.missing = self.used = 0
+
+    @classmethod
+    def merge(cls, parts: list[_Counts]) -> _Counts:
+        total = cls()
+        for p in parts:
+            total.classes += p.classes
+            total.unrecognised |= p.unrecognised
+            for name in ("unknown", "after", "before", "missing", "used"):
+                setattr(total, name, getattr(total, name) + getattr(p, name))
+        return total
+
+
+class _CodeBook:
+    """Classification of every distinct raw code seen so far, per code system.
+
+    Normalisation, validity and code-list matching run once per distinct raw code for
+    the whole call, however many chunks the events are read in.
+    """
+
+    def __init__(self, cl: Codelist) -> None:
+        self.cl = cl
+        self.index: dict[str, pd.Index] = {}
+        self.klass: dict[str, np.ndarray] = {}
+        self.norm: dict[str, np.ndarray] = {}
+        self.pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, system: str, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                            np.ndarray, tuple]:
+        """Global ids of the (unique, non-missing) raw codes, classifying new ones.
+
+        Returns the ids with a consistent snapshot of (classes, normalised codes, pairs).
+        """
+        with self._lock:
+            gid = self._lookup(system, raw)
+            return gid, self.klass[system], self.norm[system], self.pairs[system]
+
+    def _lookup(self, system: str, raw: np.ndarray) -> np.ndarray:
+        if system not in self.index:
+            self.index[system] = pd.Index([], dtype=object)
+            self.klass[system] = np.zeros(0, np.int8)
+            self.norm[system] = np.zeros(0, object)
+            self.pairs[system] = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        index = self.index[system]
+        gid = index.get_indexer(raw) if len(index) else np.full(len(raw), -1, np.int64)
+        new = gid < 0
+        if new.any():
+            fresh = raw[new]
+            norm = normalise_codes(fresh, system)
+            valid = is_valid_code(norm, system)
+            klass = np.where(valid, 2, 1).astype(np.int8)
+            ci, ki = self.cl.match(norm, system)
+            ci, ki = ci[valid[ci]], ki[valid[ci]]  # an invalid code never counts
+            klass[ci] = 3
+            base = len(index)
+            old_c, old_k = self.pairs.get(system, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+            self.pairs[system] = (np.concatenate([old_c, ci + base]), np.concatenate([old_k, ki]))
+            self.index[system] = index.append(pd.Index(fresh, dtype=object))
+            self.klass[system] = np.concatenate([self.klass.get(system, np.zeros(0, np.int8)),
+                                                 klass])
+            self.norm[system] = np.concatenate([self.norm.get(system, np.zeros(0, object)), norm])
+            gid[new] = base + np.arange(len(fresh))
+        return gid
+
+
+def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
+                dates: np.ndarray | None, book: _CodeBook, lookup: PatientLookup, window,
+                flags_t: np.ndarray, acc: _Counts) -> None:
+    """Classify one chunk of events and set the flags it proves (see module docstring)."""
+    n = len(pids)
+    n_pat = flags_t.shape[1]
+    # 1-2. unique codes and systems; each row gets a key = (system, unique code)
+    code_idx, uniq_codes = factorize(codes)
+    if systems_col.dtype == object and n and is_constant_object(systems_col.to_numpy()):
+        sys_idx, uniq_sys = None, np.array([systems_col.iloc[0]], dtype=object)
+    else:
+        sys_idx, uniq_sys = factorize(systems_col)
+    systems = book.cl.code_systems
+    norm_sys = normalise_system(uniq_sys).to_numpy(dtype=object)
+    sys_of = np.array([systems.index(x) if x in systems else -1 for x in norm_sys], np.int64)
+    n_u, n_su = len(uniq_codes), len(uniq_sys)
+    width = n_u + 1  # column n_u stands for a missing code
+    # per key: 0 other system, 1 unrecognised, 2 not in list, 3 matched; conditions (CSR)
+    klass = np.zeros((n_su + 1) * width, dtype=np.int8)  # last block: missing system
+    labels = np.empty(len(klass), dtype=object)
+    pair_keys, pair_conds = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for su, system_pos in enumerate(sys_of):
+        if system_pos < 0:
+            continue
+        system = systems[system_pos]
+        gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(system, uniq_codes)
+        block = np.full(width, 1, dtype=np.int8)
+        block[:n_u] = book_klass[gid]
+        klass[su * width:(su + 1) * width] = block
+        labels[su * width:(su + 1) * width] = list(zip(
+            [system] * width, np.append(book_norm[gid], None).tolist(), strict=True))
+        # conditions of this chunk's codes: invert gid -> local position
+        local = np.full(len(book_klass), -1, dtype=np.int64)
+        local[gid] = np.arange(n_u)
+        keep = local[g_codes] >= 0
+        pair_keys.append(local[g_codes[keep]] + su * width)
+        pair_conds.append(g_conds[keep])
+    codes_col = np.where(code_idx < 0, n_u, code_idx)
+    if sys_idx is None:
+        key = codes_col
+    else:
+        key = np.where(sys_idx < 0, n_su, sys_idx) * width + codes_col
+    key_counts = np.bincount(key, minlength=len(klass))
+    acc.classes += np.bincount(klass, weights=key_counts, minlength=4).astype(np.int64)
+    acc.unrecognised.update(labels[(klass == 1) & (key_counts > 0)].tolist())
+    sel = np.flatnonzero(klass[key] == 3)  # rows whose code is in the list
+
+    # 3. patients and 4. date window, for matched rows only
+    pos = lookup.positions(pids[sel])
+    known = pos >= 0
+    use = known
+    if dates is not None:
+        d = dates[sel]
+        missing_date = d == np.iinfo(np.int64).min
+        after = d > window[0]
+        before = (~missing_date & (d <= window[1])) if window[1] is not None else None
+        acc.missing += int((known & missing_date).sum())
+        acc.after += int((known & after).sum())
+        use = known & ~after & ~missing_date
+        if before is not None:
+            acc.before += int((known & ~after & before).sum())
+            use &= ~before
+    acc.unknown += int((~known).sum())
+    acc.used += int(use.sum())
+
+    # 5. scatter (condition, patient position) into the condition-major flag matrix
+    k_used, p_used = key[sel[use]], pos[use]
+    if not len(k_used):
+        return
+    pk_key, pk_cond = np.concatenate(pair_keys), np.concatenate(pair_conds)
+    order = np.argsort(pk_key, kind="stable")
+    pk_key, pk_cond = pk_key[order], pk_cond[order]
+    counts = np.bincount(pk_key, minlength=len(klass))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    flat = flags_t.reshape(-1)
+    single = counts[k_used] == 1
+    flat[pk_cond[starts[k_used[single]]] * n_pat + p_used[single]] = True
+    if not single.all():
+        km, pm = k_used[~single], p_used[~single]
+        reps = counts[km]
+        offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
+        flat[pk_cond[np.repeat(starts[km], reps) + offs] * n_pat + np.repeat(pm, reps)] = True
 
 
 def _warn_and_check(r: FlagReport, max_unrecognised: float) -> None:
