@@ -111,10 +111,13 @@ def _model(work: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _vmhwm_kib() -> int:
+    with open("/proc/self/status") as fh:
+        return int(next(line for line in fh if line.startswith("VmHWM")).split()[1])
+
+
 def _run_job_child(work: str) -> None:
     """Child process: run the job twice, print one JSON line."""
-    import resource
-
     from pophealth.jobs import JobConfig, run_job
 
     cfg = JobConfig.from_toml(Path(work) / "job.toml")
@@ -126,7 +129,8 @@ def _run_job_child(work: str) -> None:
     print(json.dumps({
         "job_s": round(t1 - t0, 2), "rerun_s": round(t2 - t1, 2),
         "rerun_same_run_id": first.run_id == second.run_id, "rerun_reused": second.reused,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # VmHWM of this process (ru_maxrss would include a large parent's, kept over exec)
+        "peak_rss_mib": round(_vmhwm_kib() / 1024),
         "patients_included": first.manifest["counts"]["patients_included"],
         "caseload_rows": first.manifest["counts"]["caseload_rows"],
         "by_rule": first.manifest["counts"]["by_rule"],

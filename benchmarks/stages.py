@@ -163,7 +163,7 @@ def _own_process(code: str, *args) -> dict:
 
 
 _STREAM = """
-import json, resource, sys, time, warnings, tempfile
+import json, sys, time, warnings, tempfile
 from pophealth.streaming import score_dataset
 warnings.simplefilter("ignore")
 with tempfile.TemporaryDirectory() as tmp:
@@ -172,7 +172,9 @@ with tempfile.TemporaryDirectory() as tmp:
                       codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"},
                       progress=False)
     dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the (large) parent
+hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) * 1024
+print(json.dumps({"seconds": dt, "peak_rss": hwm,
                   "batches": s["batches"], "events": s["exclusions"]["charlson"]["n_events"]}))
 """
 
