@@ -209,3 +209,15 @@ def test_persistence_errors(tmp_path, data):
         zf.writestr("model.pkl", blob)
     with pytest.raises(ConfigError, match="format version 99"):
         load_model(tmp_path / "future.zip")
+
+
+def test_single_model_calibration_scores_with_one_model():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"age": rng.uniform(20, 90, 600), "prior": rng.poisson(0.3, 600)})
+    y = rng.random(600) < 1 / (1 + np.exp(-(X["age"] - 70) / 10 - X["prior"]))
+    one = RiskModel(method="logistic", ensemble=False).fit(X, y)
+    many = RiskModel(method="logistic").fit(X, y)
+    assert len(one.estimator_.calibrated_classifiers_) == 1
+    assert len(many.estimator_.calibrated_classifiers_) == 3
+    risk = one.predict_risk(X)
+    assert risk.between(0, 1).all() and risk.index.equals(X.index)
