@@ -133,16 +133,21 @@ def _area_outputs(patients: pd.DataFrame, out: Path, *, index_date) -> dict:
         imd = areas.aggregate_by_area(base, by="imd_decile",
                                       numerator="emergency_admission_next_12m",
                                       index_date=index_date)
-        imd_rates = areas.crude_rate(imd, multiplier=1000, disclosure_control=False)
+        # published-style rates: a decile whose count is suppressed (1-7) has no rate,
+        # and then no SII is given rather than one from unpublishable numbers
+        imd_rates = areas.crude_rate(imd, multiplier=1000)
         n_deciles = int(imd.loc[imd["area"] != "unknown", "area"].nunique())
+        n_suppressed = int(imd_rates["suppressed"].notna().sum())
         sii = (areas.sii(imd_rates, random_state=0, repetitions=2_000)
-               if n_deciles >= 5 else None)
+               if n_deciles >= 5 and not n_suppressed else None)
     files = {"pcn_emergency_admission_dsr.csv": pcn_dsr,
              "lsoa_emergency_admission_rates.csv": lsoa_rates}
     for name, table in files.items():
         table.to_csv(out / name, index=False)
-    if sii is None:
+    if n_deciles < 5:
         text = f"not computed: only {n_deciles} IMD decile(s) present (needs at least 5)"
+    elif sii is None:
+        text = f"not computed: {n_suppressed} decile count(s) suppressed (1-7)"
     else:
         row = sii[sii["statistic"] == "sii"].iloc[0]
         text = (f"{row['value']:.1f} per 1,000 (95% CI {row['lower_ci']:.1f} to "
@@ -158,7 +163,7 @@ def format_summary(summary: dict) -> str:
     """Human-readable summary for the terminal."""
     lines = [
         f"pophealth demo: {summary['patients']:,} synthetic patients "
-        f"({summary['pcns']} PCNs, {summary['practices']} practices, {summary['lsoas']} LSOAs)",
+        f"({summary['pcns']} PCN(s), {summary['practices']} practices, {summary['lsoas']} LSOAs)",
         f"  coded events: {summary['events']:,}; activity rows: {summary['activity_rows']:,}",
         f"  multimorbidity (>=2 Charlson conditions): {summary['multimorbidity_pct']}%; "
         f"complex: {summary['complex_multimorbidity_pct']}%",
