@@ -1,17 +1,19 @@
 """Coded events -> per-patient condition flags: the vectorised core.
 
-Algorithm (no Python loop over patients or events):
+Algorithm (no Python loop over patients or events). Events are read in chunks of
+``_CHUNK_ROWS`` rows, processed on ``_THREADS`` threads; for each chunk:
 
-1. factorize the code column once (categorical/Arrow dictionaries are reused as is),
-   so normalisation, validity checks and code-list matching run on *unique* codes,
-   and likewise the code-system column; each row gets a small integer key;
+1. factorize the code column (categorical/Arrow dictionaries are reused as is) and the
+   code-system column; a code book shared by all chunks normalises, validates and
+   matches each *distinct* raw code once per call; each row gets a small integer key;
 2. classify every key (other system / unrecognised / not in the list / matched) and
    count rows per key with one ``bincount``;
-3. for matched rows only, map the patient to a register row position (run-length
-   compressed when events are grouped by patient; a dense lookup table for compact
-   integer ids; a hash index otherwise);
+3. for matched rows only, map the patient to a register row position through a lookup
+   built once per call (run-length compressed when events are grouped by patient; a
+   dense table for compact integer ids; a hash index otherwise);
 4. keep rows inside ``(index_date - lookback_days, index_date]``;
-5. scatter (patient position, condition) pairs into a dense boolean matrix.
+5. scatter (condition, patient position) pairs into a condition-major boolean matrix
+   (each condition's column contiguous for the scorers).
 
 The function is pure and row-order/batch-split invariant: flags of a concatenation of
 patient batches equal the concatenation of the batches' flags.
