@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import gib, measure, rss_bytes  # noqa: E402
 
 import pophealth as ph  # noqa: E402
-from pophealth.exceptions import DataQualityWarning  # noqa: E402
+from pophealth.contracts.exceptions import DataQualityWarning  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 INDEX_DATE = "2025-04-01"

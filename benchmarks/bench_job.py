@@ -90,10 +90,10 @@ def _population(work: Path, n: int, seed: int) -> float:
 def _model(work: Path) -> float:
     import warnings
 
-    from pophealth.features import make_features
-    from pophealth.model_io import save_model
-    from pophealth.pipeline import score_patients
-    from pophealth.risk import RiskModel
+    from pophealth.core.batch import score_patients
+    from pophealth.risk.features import make_features
+    from pophealth.risk.model_io import save_model
+    from pophealth.risk.models import RiskModel
     from pophealth.synthetic import make_population
 
     if (work / "model.zip").exists():

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import gib, measure  # noqa: E402
 
 import pophealth as ph  # noqa: E402
-from pophealth.features import make_features  # noqa: E402
-from pophealth.risk import CoxRiskModel, RiskModel, survival_target  # noqa: E402
+from pophealth.risk.features import make_features  # noqa: E402
+from pophealth.risk.models import CoxRiskModel, RiskModel, survival_target  # noqa: E402
 from pophealth.synthetic import make_population  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

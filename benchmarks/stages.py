@@ -146,7 +146,7 @@ def segmentation(ctx):
 
 
 def risk_scoring(ctx):
-    _need("pophealth.risk")
+    _need("pophealth.risk.models")
     from benchmarks import stages_extra
 
     return stages_extra.risk_scoring(ctx)
@@ -164,7 +164,7 @@ def _own_process(code: str, *args) -> dict:
 
 _STREAM = """
 import json, sys, time, warnings, tempfile
-from pophealth.streaming import score_dataset
+from pophealth.engines.streaming import score_dataset
 warnings.simplefilter("ignore")
 with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()

@@ -45,8 +45,8 @@ def risk_scoring(ctx):
     import pyarrow.dataset as ds
 
     from benchmarks.stages import INDEX_DATE, _register
-    from pophealth.features import make_features
-    from pophealth.model_io import load_model
+    from pophealth.risk.features import make_features
+    from pophealth.risk.model_io import load_model
 
     if "scores" not in ctx:
         raise Skip("needs the score_patients stage")

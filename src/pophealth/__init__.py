@@ -1,10 +1,21 @@
 """pophealth: population health management for English NHS Local Care Partnerships.
 
-``import pophealth as ph`` gives the public API: validation of register/events/activity
-tables, condition flags from coded events, comorbidity and frailty indices, synthetic
-populations and area statistics. See the README for the data flow.
+``import pophealth as ph`` gives the public API; this module only re-exports names from
+the parts, which are subpackages with imports pointing down only::
+
+    cli, demo          the command line and the built-in demonstration
+    jobs               the scheduled stratification job
+    engines            Parquet/Arrow I/O, streaming, Spark
+    plots              matplotlib helpers, one module per part
+    segments, risk, cohorts, areas    the analyses
+    synthetic          synthetic populations with ground truth
+    core               codes, code lists, flags, indices, patient table, batch function
+    contracts          table contracts, exceptions, NHS number
+
+See the README's Architecture section.
 """
 
+from pophealth._version import __version__
 from pophealth.areas import (
     ESP2013_BANDS,
     age_band,
@@ -19,8 +30,6 @@ from pophealth.areas import (
     sii,
     suppress,
 )
-from pophealth.clusters import ClusterSegments, cluster_segments, utilisation_features
-from pophealth.codelists import Codelist, list_codelists, load_codelist
 from pophealth.cohorts import (
     RTM_CAUTION,
     CostConcentration,
@@ -34,46 +43,70 @@ from pophealth.cohorts import (
     rising_risk,
     select_caseload,
 )
-from pophealth.conditions import flag_conditions
-from pophealth.evaluation import (
-    calibration_intercept_slope,
-    calibration_table,
-    evaluate_risk,
-    risk_groups,
-)
-from pophealth.exceptions import (
+from pophealth.contracts import (
     CodelistError,
     ConfigError,
     DataQualityWarning,
     PopHealthError,
     SchemaError,
+    validate_activity,
+    validate_events,
+    validate_register,
 )
-from pophealth.features import make_features
-from pophealth.indices import (
+from pophealth.core import (
+    Codelist,
     apply_hierarchy,
     cambridge_score,
     charlson,
     condition_count,
     efi,
     elixhauser,
+    flag_conditions,
     hfrs,
+    list_codelists,
+    load_codelist,
     load_index,
     multimorbidity,
+    patient_table,
+    score_patients,
 )
-from pophealth.jobs import JobConfig, JobResult, read_caseload, run_job
-from pophealth.model_io import load_model, read_model_metadata, save_model
-from pophealth.pipeline import score_patients
-from pophealth.pseudonymise import key_fingerprint, pseudonymise
-from pophealth.risk import CoxRiskModel, RiskModel, survival_target
-from pophealth.schema import validate_activity, validate_events, validate_register
-from pophealth.segment_rules import SegmentRules, load_rules
-from pophealth.segment_tables import segment_summary, strata
-from pophealth.segments import assign_segments, bridges_to_health, rule_matches, segment_flags
-from pophealth.streaming import score_dataset
-from pophealth.synthetic import Population, make_population, write_population
-from pophealth.tiers import risk_tiers
-
-__version__ = "0.1.0"
+from pophealth.engines import score_dataset
+from pophealth.jobs import (
+    JobConfig,
+    JobResult,
+    key_fingerprint,
+    pseudonymise,
+    read_caseload,
+    run_job,
+)
+from pophealth.risk import (
+    CoxRiskModel,
+    RiskModel,
+    calibration_intercept_slope,
+    calibration_table,
+    evaluate_risk,
+    load_model,
+    make_features,
+    read_model_metadata,
+    risk_groups,
+    risk_tiers,
+    save_model,
+    survival_target,
+)
+from pophealth.segments import (
+    ClusterSegments,
+    SegmentRules,
+    assign_segments,
+    bridges_to_health,
+    cluster_segments,
+    load_rules,
+    rule_matches,
+    segment_flags,
+    segment_summary,
+    strata,
+    utilisation_features,
+)
+from pophealth.synthetic import Population, make_population, read_population, write_population
 
 __all__ = [
     "__version__",
@@ -149,6 +182,8 @@ __all__ = [
     "rule_matches",
     "segment_flags",
     "score_patients",
+    "patient_table",
+    "read_population",
     "Population",
     "make_population",
     "write_population",

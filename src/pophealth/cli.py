@@ -13,8 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
-from pophealth import __version__
-from pophealth.exceptions import CodelistError, ConfigError, PopHealthError, SchemaError
+from pophealth._version import __version__
+from pophealth.contracts.exceptions import CodelistError, ConfigError, PopHealthError, SchemaError
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_CANTCREAT, EX_CONFIG = (
     0, 64, 65, 66, 70, 73, 78)
@@ -117,7 +117,7 @@ def _run(args) -> int:
         print("\n".join(_job_lines(result)))
         return EX_OK
     if args.command == "score":
-        from pophealth.streaming import score_dataset
+        from pophealth.engines.streaming import score_dataset
 
         lists = {}
         for item in args.codelist:
@@ -135,7 +135,7 @@ def _run(args) -> int:
             print(f"  note: {note}")
         return EX_OK
     if args.command == "codelists":
-        from pophealth.codelists import list_codelists
+        from pophealth.core.codelists import list_codelists
 
         print("\n".join(list_codelists()))
         return EX_OK

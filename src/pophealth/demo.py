@@ -12,52 +12,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from pophealth.exceptions import DataQualityWarning
-from pophealth.pipeline import score_patients
-from pophealth.schema import validate_activity, validate_events, validate_register
+from pophealth.contracts.exceptions import DataQualityWarning
+from pophealth.contracts.schema import validate_activity, validate_events, validate_register
+from pophealth.core.batch import score_patients
+from pophealth.core.patients import patient_table
 
-__all__ = ["run_demo", "format_summary", "patient_table"]
-
-SYNTHETIC_PC_LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
-
-
-def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.DataFrame,
-                  *, index_date) -> pd.DataFrame:
-    """Register + scores + prior-12-month utilisation, indexed by patient_id.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from pophealth.demo import patient_table
-    >>> reg = pd.DataFrame({"patient_id": [1, 2], "age": [70, 30]})
-    >>> sc = pd.DataFrame({"charlson_quan2011": [2, 0]},
-    ...                   index=pd.Index([1, 2], name="patient_id"))
-    >>> act = pd.DataFrame({"patient_id": [1, 1], "kind": ["ae", "emergency_admission"],
-    ...                     "cost": [150.0, 2000.0],
-    ...                     "date": pd.to_datetime(["2025-01-01", "2025-02-01"])})
-    >>> patient_table(reg, sc, act, index_date="2025-04-01")[
-    ...     ["prior_cost", "prior_emergency_admissions"]]
-                prior_cost  prior_emergency_admissions
-    patient_id
-    1               2150.0                           1
-    2                  0.0                           0
-    """
-    reg = register.set_index("patient_id", drop=False).rename_axis("patient_id")
-    reg = reg.drop(columns=["patient_id", "nhs_number"], errors="ignore")
-    idx = pd.Timestamp(index_date)
-    recent = activity[(activity["date"] > idx - pd.Timedelta(days=365))
-                      & (activity["date"] <= idx)]
-    cost = recent.groupby("patient_id")["cost"].sum()
-    emerg = recent[recent["kind"] == "emergency_admission"].groupby("patient_id").size()
-    ae = recent[recent["kind"] == "ae"].groupby("patient_id").size()
-    out = reg.join(scores)
-    out["prior_cost"] = cost.reindex(out.index, fill_value=0.0).astype(float)
-    out["prior_emergency_admissions"] = emerg.reindex(out.index, fill_value=0).astype(np.int64)
-    out["prior_ae_attendances"] = ae.reindex(out.index, fill_value=0).astype(np.int64)
-    return out
+__all__ = ["run_demo", "format_summary"]
 
 
 def run_demo(out_dir=None, *, n_patients: int = 50_000, random_state: int = 0,
@@ -69,7 +31,7 @@ def run_demo(out_dir=None, *, n_patients: int = 50_000, random_state: int = 0,
     dict
         Summary figures and the paths written.
     """
-    from pophealth.synthetic import make_population
+    from pophealth.synthetic import SYNTHETIC_PC_LISTS, make_population
 
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="pophealth-demo-"))
     out.mkdir(parents=True, exist_ok=True)

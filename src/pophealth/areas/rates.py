@@ -1,0 +1,264 @@
+"""Crude rates, proportions and funnel-plot limits (Fingertips / PHEindicatormethods methods).
+
+* :func:`crude_rate` - events per ``multiplier`` population with exact Poisson limits
+  below 10 events and Byar's limits otherwise (``phe_rate``).
+* :func:`proportion` - Wilson score limits (``phe_proportion``).
+* :func:`funnel_limits` - control limits around a target for a range of denominators.
+
+Every function returns a self-describing area table: the grouping columns, then
+``numerator``, ``denominator``, ``value``, ``lower_ci``, ``upper_ci`` (first requested
+confidence level), ``lower_ci_<level>``/``upper_ci_<level>`` for further levels
+(e.g. ``lower_ci_99_8``), ``confidence`` (the level of ``lower_ci``/``upper_ci``),
+``statistic``, ``method`` and ``suppressed``. Use :func:`pophealth.areas.intervals.ci_long`
+for one row per level.
+
+Disclosure control (:func:`pophealth.areas.disclosure.suppress`) is on by default: the
+published ``numerator``/``denominator`` are rounded and counts 1-7 suppressed, and a
+rate is suppressed when a count it was derived from is. Values and limits are
+computed from the unrounded counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pophealth.areas._table import (
+    Checks,
+    add_intervals,
+    as_by,
+    check_multiplier,
+    finish,
+    group_sum,
+    label_multiplier,
+    parse_levels,
+)
+from pophealth.areas.disclosure import DEFAULT_BASE, DEFAULT_THRESHOLD
+from pophealth.areas.intervals import poisson_limits, wilson_limits
+from pophealth.contracts.exceptions import ConfigError
+
+__all__ = ["crude_rate", "proportion", "funnel_limits"]
+
+AREA_KEYS = ("area_type", "area")
+
+
+def _counts(where, table, by, numerator, denominator, *, positive_denominator=True):
+    c = Checks(where, table)
+    if not c.require([*by, numerator, denominator]):
+        c.finish()
+    x = c.numeric(numerator)
+    n = c.numeric(denominator)
+    c.add(numerator, "non_negative", x < 0)
+    if positive_denominator:
+        c.add(denominator, "positive", ~(n > 0) & ~np.isnan(n))
+    c.finish()
+    return x, n
+
+
+def crude_rate(
+    table: pd.DataFrame,
+    *,
+    by: str | Sequence[str] | None = AREA_KEYS,
+    numerator: str = "numerator",
+    denominator: str = "denominator",
+    multiplier: float = 100_000,
+    confidence: float | Sequence[float] = 0.95,
+    disclosure_control: bool = True,
+    threshold: int = DEFAULT_THRESHOLD,
+    base: int = DEFAULT_BASE,
+) -> pd.DataFrame:
+    """Crude rate per ``multiplier`` with exact Poisson (O < 10) or Byar (O >= 10) limits.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Counts, e.g. from :func:`pophealth.areas.aggregate_by_area`.
+    by : str, sequence of str or None, default ("area_type", "area")
+        Grouping columns; numerators and denominators are summed within groups (over
+        strata such as age band and sex). ``None`` keeps one output row per input row.
+    numerator, denominator : str
+        Column names of the event count and the population (both >= 0, population > 0).
+    multiplier : float, default 100,000
+        Rate per this many people (e.g. 1,000 or 100,000).
+    confidence : float or sequence of float, default 0.95
+        Level(s) in [0.9, 1) or [90, 100); ``(0.95, 0.998)`` gives both Fingertips levels.
+    disclosure_control : bool, default True
+        Round/suppress the published counts and suppress rates from counts 1-7.
+        ``False`` turns it off explicitly (and logs a warning).
+    threshold, base : int
+        Disclosure-control rule (see :func:`pophealth.areas.disclosure.suppress`).
+
+    Returns
+    -------
+    DataFrame
+        Area table (see module docstring); ``method`` is ``"exact Poisson"`` or
+        ``"Byar"`` per row and ``statistic`` e.g. ``"crude rate per 100,000"``.
+
+    Raises
+    ------
+    SchemaError
+        Missing/non-numeric columns, negative numerators, non-positive denominators.
+    ConfigError
+        Invalid ``confidence`` or ``multiplier``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.areas.rates import crude_rate
+    >>> t = pd.DataFrame({"area_type": "lsoa", "area": ["E01", "E02"],
+    ...                   "numerator": [5, 120], "denominator": [1500, 2100]})
+    >>> out = crude_rate(t, multiplier=1000, disclosure_control=False)
+    >>> out[["area", "value", "lower_ci", "upper_ci", "method"]].round(3)
+      area   value  lower_ci  upper_ci         method
+    0  E01   3.333     1.082     7.779  exact Poisson
+    1  E02  57.143    47.376    68.329           Byar
+    >>> crude_rate(t, multiplier=1000)[["area", "numerator", "value", "suppressed"]].round(1)
+      area  numerator  value     suppressed
+    0  E01       <NA>   <NA>  numerator 1-7
+    1  E02        120   57.1           <NA>
+    """
+    by = as_by(by)
+    levels = parse_levels(confidence)
+    mult = check_multiplier(multiplier)
+    x, n = _counts("crude_rate", table, by, numerator, denominator)
+    out = group_sum(table, by, {"numerator": x, "denominator": n})
+    if by:
+        out = _drop_renamed(out, numerator, denominator)
+    o = out["numerator"].to_numpy(dtype="float64")
+    pop = out["denominator"].to_numpy(dtype="float64")
+    out["value"] = o / pop * mult
+
+    def limits(level):
+        lo, hi, _ = poisson_limits(o, level)
+        return lo / pop * mult, hi / pop * mult
+
+    add_intervals(out, levels, limits)
+    out["statistic"] = f"crude rate per {label_multiplier(mult)}"
+    out["method"] = poisson_limits(o, levels[0])[2]
+    if not by:
+        out = _drop_renamed(out, numerator, denominator)
+    return finish(out, where="crude_rate", by=by, counts=("numerator", "denominator"),
+                  disclosure_control=disclosure_control, threshold=threshold, base=base)
+
+
+def proportion(
+    table: pd.DataFrame,
+    *,
+    by: str | Sequence[str] | None = AREA_KEYS,
+    numerator: str = "numerator",
+    denominator: str = "denominator",
+    multiplier: float = 1,
+    confidence: float | Sequence[float] = 0.95,
+    disclosure_control: bool = True,
+    threshold: int = DEFAULT_THRESHOLD,
+    base: int = DEFAULT_BASE,
+) -> pd.DataFrame:
+    """Proportion (or percentage with ``multiplier=100``) with Wilson score limits.
+
+    Parameters are as for :func:`crude_rate`; the numerator must not exceed the
+    denominator.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.areas.rates import proportion
+    >>> t = pd.DataFrame({"area": ["A", "B"], "numerator": [81, 15],
+    ...                   "denominator": [263, 148]})
+    >>> proportion(t, by="area", disclosure_control=False)[
+    ...     ["area", "value", "lower_ci", "upper_ci", "statistic"]].round(4)
+      area   value  lower_ci  upper_ci   statistic
+    0    A  0.3080    0.2553    0.3662  proportion
+    1    B  0.1014    0.0624    0.1605  proportion
+    """
+    by = as_by(by)
+    levels = parse_levels(confidence)
+    mult = check_multiplier(multiplier)
+    x, n = _counts("proportion", table, by, numerator, denominator)
+    c = Checks("proportion", table)
+    c.add(numerator, "numerator_le_denominator", x > n)
+    c.finish()
+    out = group_sum(table, by, {"numerator": x, "denominator": n})
+    out = _drop_renamed(out, numerator, denominator)
+    k = out["numerator"].to_numpy(dtype="float64")
+    m = out["denominator"].to_numpy(dtype="float64")
+    out["value"] = k / m * mult
+
+    def limits(level):
+        lo, hi = wilson_limits(k, m, level)
+        return lo * mult, hi * mult
+
+    add_intervals(out, levels, limits)
+    out["statistic"] = {1.0: "proportion", 100.0: "percentage"}.get(
+        mult, f"proportion per {label_multiplier(mult)}")
+    out["method"] = "Wilson"
+    return finish(out, where="proportion", by=by, counts=("numerator", "denominator"),
+                  disclosure_control=disclosure_control, threshold=threshold, base=base)
+
+
+def funnel_limits(
+    denominators,
+    target: float,
+    *,
+    kind: str = "rate",
+    multiplier: float = 100_000,
+    confidence: float | Sequence[float] = (0.95, 0.998),
+) -> pd.DataFrame:
+    """Funnel-plot control limits around ``target`` for each denominator.
+
+    For rates the expected count is ``E = target / multiplier * denominator`` and the
+    limits are the Poisson limits of ``E`` (exact chi-squared below 10, Byar's
+    otherwise) divided by the denominator; for proportions they are Wilson limits of
+    ``target`` at that sample size.
+
+    Parameters
+    ----------
+    denominators : array-like of positive numbers
+    target : float
+        The comparator value, on the ``multiplier`` scale (e.g. the overall rate).
+    kind : {"rate", "proportion"}
+    multiplier : float
+    confidence : float or sequence of float, default (0.95, 0.998)
+
+    Returns
+    -------
+    DataFrame
+        ``denominator`` and ``lower_<level>`` / ``upper_<level>`` per level
+        (e.g. ``lower_95``, ``upper_99_8``).
+
+    Examples
+    --------
+    >>> from pophealth.areas.rates import funnel_limits
+    >>> funnel_limits([1000, 10000], 500.0).round(1)
+       denominator  lower_95  upper_95  lower_99_8  upper_99_8
+    0         1000     162.3    1166.8        73.9      1645.5
+    1        10000     371.1     659.2       309.3       759.7
+    """
+    from pophealth.areas.intervals import ci_suffix
+
+    levels = parse_levels(confidence)
+    mult = check_multiplier(multiplier)
+    n = np.asarray(denominators, dtype="float64")
+    if np.any(~(n > 0)):
+        raise ConfigError("funnel_limits: denominators must all be greater than 0")
+    if kind not in ("rate", "proportion"):
+        raise ConfigError(f"funnel_limits: kind must be 'rate' or 'proportion'; got {kind!r}")
+    out = pd.DataFrame({"denominator": denominators})
+    for level in levels:
+        s = ci_suffix(level)
+        if kind == "rate":
+            expected = target / mult * n
+            lo, hi, _ = poisson_limits(expected, level)
+            out[f"lower_{s}"], out[f"upper_{s}"] = lo / n * mult, hi / n * mult
+        else:
+            lo, hi = wilson_limits(target / mult * n, n, level)
+            out[f"lower_{s}"], out[f"upper_{s}"] = lo * mult, hi * mult
+    return out
+
+
+def _drop_renamed(out: pd.DataFrame, numerator: str, denominator: str) -> pd.DataFrame:
+    """Drop the original count columns when they were renamed to numerator/denominator."""
+    drop = [c for c in (numerator, denominator)
+            if c not in ("numerator", "denominator") and c in out.columns]
+    return out.drop(columns=drop)

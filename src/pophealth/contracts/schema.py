@@ -1,0 +1,520 @@
+"""Data contracts for pophealth's input tables and their validators.
+
+The contracts (see ``DESIGN.md``):
+
+======== ============================ ===================================================
+table    grain                        required columns
+======== ============================ ===================================================
+register one row per patient          patient_id (unique), sex, date_of_birth or age,
+                                      lsoa, practice
+events   one row per coded event      patient_id, code, code_system
+activity one row per contact          patient_id, date, kind, cost (GBP >= 0)
+======== ============================ ===================================================
+
+Validators raise :class:`~pophealth.contracts.exceptions.SchemaError` listing *every* broken
+rule with its column, rule name, row count and up to ten zero-based row positions.
+They never put cell values in messages, because values may be identifiers.
+Plain ``object``, ``string[pyarrow]``, Arrow-backed and categorical string columns
+are all accepted; dates may be ``datetime64`` of any unit, tz-aware (compared on local
+wall-clock time) or Arrow ``timestamp``/``date32``. A zero-row frame with the required
+columns is valid whatever their dtypes (``pd.DataFrame(columns=[...])`` gives ``object``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pophealth.contracts.exceptions import SchemaError
+
+__all__ = [
+    "REGISTER_REQUIRED",
+    "EVENTS_REQUIRED",
+    "ACTIVITY_REQUIRED",
+    "SEX_CODES",
+    "ACTIVITY_KINDS",
+    "EVENT_SETTINGS",
+    "validate_register",
+    "validate_events",
+    "validate_activity",
+    "is_stringlike",
+    "is_datetimelike",
+    "as_datetime64",
+]
+
+REGISTER_REQUIRED = ("patient_id", "sex", "lsoa", "practice")
+EVENTS_REQUIRED = ("patient_id", "code", "code_system")
+ACTIVITY_REQUIRED = ("patient_id", "date", "kind", "cost")
+#: Sex codes accepted in ``register.sex``: female, male, indeterminate, not known.
+SEX_CODES = frozenset({"F", "M", "I", "U"})
+ACTIVITY_KINDS = frozenset(
+    {
+        "emergency_admission",
+        "elective_admission",
+        "ae",
+        "outpatient",
+        "gp",
+        "community",
+        "mental_health",
+        "other",
+    }
+)
+EVENT_SETTINGS = frozenset({"primary", "inpatient", "outpatient", "ae", "community"})
+MAX_POSITIONS = 10
+#: Rules about a column as a whole (no row count in the message).
+_COLUMN_RULES = frozenset({"missing_column", "duplicate_column"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: never carries values."""
+
+    table: str
+    column: str
+    rule: str
+    count: int
+    positions: tuple[int, ...]
+    detail: str = ""
+
+    def message(self) -> str:
+        detail = f" ({self.detail})" if self.detail else ""
+        head = f"{self.table}: column '{self.column}' breaks rule '{self.rule}'{detail}"
+        if self.rule in _COLUMN_RULES:
+            return head
+        where = f"; first positions {list(self.positions)}" if self.positions else ""
+        return f"{head} in {self.count} row(s){where}"
+
+    def as_dict(self) -> dict:
+        return {
+            "table": self.table,
+            "column": self.column,
+            "rule": self.rule,
+            "count": self.count,
+            "positions": list(self.positions),
+        }
+
+
+# ----------------------------------------------------------------------------- dtype helpers
+
+
+def is_stringlike(s: pd.Series) -> bool:
+    """True for object/str/string/Arrow-string columns and categoricals of strings."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        return len(cats) == 0 or is_stringlike(pd.Series(cats))
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        return (
+            pa.types.is_string(t)
+            or pa.types.is_large_string(t)
+            or getattr(pa.types, "is_string_view", lambda _: False)(t)
+        )
+    if pd.api.types.is_object_dtype(dtype):
+        return pd.api.types.infer_dtype(s, skipna=True) in {"string", "empty"}
+    return False
+
+
+def is_datetimelike(s: pd.Series) -> bool:
+    """True for numpy/pandas datetime64 columns and Arrow timestamp/date columns."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        return pa.types.is_timestamp(t) or pa.types.is_date(t)
+    return pd.api.types.is_datetime64_any_dtype(dtype)
+
+
+def _datetime_values(s: pd.Series, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """Tz-naive wall-clock ``datetime64[unit]`` array (NaT for missing) and a mask of the
+    values that do not fit that unit's range (set to NaT rather than wrapped around)."""
+    if isinstance(s.dtype, pd.ArrowDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = s.array.__arrow_array__()
+        if not isinstance(arr, pa.ChunkedArray):
+            arr = pa.chunked_array([arr], type=arr.type)
+        t = arr.type
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            arr = pc.local_timestamp(arr)  # wall-clock time, as tz_localize(None) gives
+        elif pa.types.is_date32(t):
+            arr = arr.cast(pa.timestamp("s"))
+        elif pa.types.is_date64(t):
+            arr = arr.cast(pa.timestamp("ms"))
+        native = arr.to_numpy()
+    else:
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_localize(None)
+        native = s.to_numpy()
+    native = np.asarray(native)
+    if native.dtype == object:  # all-null Arrow columns can come back as objects
+        native = pd.to_datetime(native).to_numpy()
+    target = np.dtype(f"datetime64[{unit}]")
+    nat = np.isnat(native)
+    oob = np.zeros(len(native), dtype=bool)
+    native_unit = np.datetime_data(native.dtype)[0]
+    factor = np.timedelta64(1, native_unit) / np.timedelta64(1, unit)
+    if factor > 1:  # coarser -> finer: values beyond int64 range of the finer unit would wrap
+        limit = np.iinfo(np.int64).max // int(factor)
+        ints = native.view(np.int64)
+        oob = ~nat & ((ints > limit) | (ints < -limit))
+        native = np.where(oob, np.datetime64("NaT"), native)
+    return native.astype(target), oob
+
+
+def as_datetime64(s: pd.Series) -> np.ndarray:
+    """Return a tz-naive ``datetime64[ns]`` numpy array (NaT for missing).
+
+    Tz-aware columns (numpy or Arrow) are converted to local wall-clock time. Dates that
+    do not fit ``datetime64[ns]`` (before 1677 or after 2262, e.g. a ``9999-12-31``
+    sentinel) raise :class:`SchemaError` with their positions instead of wrapping round.
+    """
+    values, oob = _datetime_values(s, "ns")
+    if oob.any():
+        name = "<unnamed>" if s.name is None else str(s.name)
+        p = Problem("as_datetime64", name, "datetime_range", int(oob.sum()),
+                    tuple(int(i) for i in np.flatnonzero(oob)[:MAX_POSITIONS]),
+                    "dates must fall between 1677 and 2262")
+        raise SchemaError(p.message(), [p.as_dict()])
+    return values
+
+
+def _as_timestamp(index_date) -> np.datetime64:
+    return np.datetime64(pd.Timestamp(index_date).tz_localize(None), "us")
+
+
+def _is_integerlike(s: pd.Series) -> bool:
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.api.types.is_integer_dtype(dtype.categories.dtype)
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        return pa.types.is_integer(dtype.pyarrow_dtype)
+    return pd.api.types.is_integer_dtype(dtype)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    dtype = s.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _float_values(s: pd.Series) -> np.ndarray:
+    """``float64`` array of a numeric column, NaN for missing (Arrow decimals included)."""
+    if isinstance(s.dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        arr = s.array.__arrow_array__()
+        arr = arr.cast(pa.float64())
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return pd.to_numeric(s).astype("float64").to_numpy(na_value=np.nan)
+
+
+def _untyped_empty(s: pd.Series) -> bool:
+    """A zero-row ``object`` column, as ``pd.DataFrame(columns=[...])`` makes: no cell can
+    break a dtype rule, so it is accepted as any type."""
+    return len(s) == 0 and pd.api.types.is_object_dtype(s.dtype)
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+# ----------------------------------------------------------------------------- rule engine
+
+
+class _Checker:
+    def __init__(self, table: str, frame: pd.DataFrame, known: Iterable[str] = ()) -> None:
+        if not isinstance(frame, pd.DataFrame):
+            raise SchemaError(f"{table}: expected a pandas DataFrame, got {type(frame).__name__}")
+        self.table = table
+        self.frame = frame
+        self.known = frozenset(known)
+        self.problems: list[Problem] = []
+        cols = frame.columns
+        self.duplicated = set(cols[cols.duplicated()])
+        for col in dict.fromkeys(cols[cols.duplicated()]):
+            n = int((cols == col).sum())
+            self.problems.append(Problem(table, str(col), "duplicate_column", 0, (),
+                                         f"appears {n} times"))
+
+    def has(self, column: str) -> bool:
+        """Column present exactly once (duplicated columns are reported, not checked)."""
+        return column in self.frame.columns and column not in self.duplicated
+
+    def add(self, column: str, rule: str, mask, detail: str = "") -> None:
+        mask = np.asarray(mask, dtype=bool)
+        count = int(mask.sum())
+        if count:
+            pos = tuple(int(p) for p in np.flatnonzero(mask)[:MAX_POSITIONS])
+            self.problems.append(Problem(self.table, column, rule, count, pos, detail))
+
+    def add_column(self, column: str, rule: str, detail: str = "") -> None:
+        self.problems.append(Problem(self.table, column, rule, len(self.frame), (), detail))
+
+    def near(self, name: str) -> str | None:
+        """A present column that looks like a misspelling of ``name`` (names only)."""
+        candidates = [str(k) for k in self.frame.columns if str(k) not in self.known]
+        for k in candidates:
+            if _normalise_name(k) == _normalise_name(name):
+                return k
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+        return close[0] if close else None
+
+    def missing(self, column: str, *alternatives: str) -> None:
+        names = (column, *alternatives)
+        hints = [k for k in map(self.near, names) if k is not None]
+        detail = f"did you mean {hints[0]!r}?" if hints else ""
+        self.problems.append(Problem(self.table, "|".join(names), "missing_column", 0, (),
+                                     detail))
+
+    def require(self, columns: Iterable[str]) -> bool:
+        missing = [c for c in columns if c not in self.frame.columns]
+        for c in missing:
+            self.missing(c)
+        return not missing
+
+    def stringlike(self, column: str) -> bool:
+        if not self.has(column):
+            return False
+        if not is_stringlike(self.frame[column]):
+            self.add_column(column, "dtype", f"expected strings, got {self.frame[column].dtype}")
+            return False
+        return True
+
+    def identifier(self, column: str) -> bool:
+        if not self.has(column):
+            return False
+        s = self.frame[column]
+        if not (is_stringlike(s) or _is_integerlike(s) or _untyped_empty(s)):
+            self.add_column(column, "dtype", f"expected integer or string ids, got {s.dtype}")
+            return False
+        self.add(column, "not_null", s.isna().to_numpy())
+        return True
+
+    def datetime(self, column: str, *, required: bool = False) -> np.ndarray | None:
+        if not self.has(column):
+            return None
+        s = self.frame[column]
+        if _untyped_empty(s):
+            return np.empty(0, dtype="datetime64[us]")
+        if not is_datetimelike(s):
+            self.add_column(column, "dtype", f"expected datetime64, got {s.dtype}")
+            return None
+        values, oob = _datetime_values(s, "us")
+        self.add(column, "datetime_range", oob)
+        if required:
+            self.add(column, "not_null", np.isnat(values) & ~oob)
+        return values
+
+    def numeric(self, column: str) -> np.ndarray | None:
+        if not self.has(column):
+            return None
+        s = self.frame[column]
+        if _untyped_empty(s):
+            return np.empty(0, dtype="float64")
+        if not _is_numeric(s):
+            self.add_column(column, "dtype", f"expected numbers, got {s.dtype}")
+            return None
+        return _float_values(s)
+
+    def after_index(self, column: str, values: np.ndarray | None, index_date) -> None:
+        if values is None or index_date is None:
+            return
+        self.add(column, "not_after_index_date", values > _as_timestamp(index_date))
+
+    def finish(self) -> None:
+        if self.problems:
+            lines = [p.message() for p in self.problems]
+            raise SchemaError(
+                f"{self.table} failed validation ({len(lines)} problem(s)):\n  " + "\n  ".join(lines),
+                [p.as_dict() for p in self.problems],
+            )
+
+
+def _in_set(s: pd.Series, allowed: frozenset) -> np.ndarray:
+    """Boolean mask of non-null values not in ``allowed``, computed on unique values."""
+    codes, uniques = pd.factorize(s.astype(object) if isinstance(s.dtype, pd.ArrowDtype) else s)
+    bad_unique = np.array([u not in allowed for u in uniques], dtype=bool)
+    out = np.zeros(len(s), dtype=bool)
+    valid = codes >= 0
+    out[valid] = bad_unique[codes[valid]]
+    return out
+
+
+# ----------------------------------------------------------------------------- validators
+
+_REGISTER_KNOWN = (*REGISTER_REQUIRED, "date_of_birth", "age", "pcn", "imd_decile", "ethnicity",
+                   "date_of_death", "registered_from", "registered_to")
+_EVENTS_KNOWN = (*EVENTS_REQUIRED, "date", "setting")
+_ACTIVITY_KNOWN = (*ACTIVITY_REQUIRED, "length_of_stay")
+
+
+def validate_register(register: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
+    """Check a register against its contract; return it unchanged if valid.
+
+    Rules: required columns present (and not duplicated); ``patient_id`` integer or
+    string, non-null and unique; ``sex`` a string in ``SEX_CODES`` (no case-folding);
+    ``age`` numeric in 0-120; ``date_of_birth``/``date_of_death``/``registered_*``
+    datetimes; death not before birth; every row has an age or a date of birth;
+    ``imd_decile`` an integer 1-10 where given.
+
+    Parameters
+    ----------
+    register : DataFrame
+        One row per patient; see the module docstring for the columns.
+    index_date : date-like, optional
+        If given, dates of birth after it are errors. (Deaths and registration dates
+        after it are not: a later extract legitimately holds them.)
+
+    Returns
+    -------
+    DataFrame
+        The same object, so the call can be chained.
+
+    Raises
+    ------
+    SchemaError
+        Listing every broken rule with column, rule, count and up to ten positions.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pophealth as ph
+    >>> reg = pd.DataFrame({"patient_id": [1, 2], "sex": ["F", "M"], "age": [70, 45],
+    ...                     "lsoa": ["X01", "X01"], "practice": ["P1", "P1"]})
+    >>> ph.validate_register(reg) is reg
+    True
+    >>> bad = reg.assign(age=[70, 130])
+    >>> ph.validate_register(bad)
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.SchemaError: register failed validation (1 problem(s)):
+      register: column 'age' breaks rule 'age_range' (0 <= age <= 120) in 1 row(s); first positions [1]
+    """
+    c = _Checker("register", register, _REGISTER_KNOWN)
+    c.require(REGISTER_REQUIRED)
+    if "date_of_birth" not in register.columns and "age" not in register.columns:
+        c.missing("date_of_birth", "age")
+    if c.identifier("patient_id"):
+        pid = register["patient_id"]
+        c.add("patient_id", "unique", pid.duplicated(keep=False).to_numpy() & pid.notna().to_numpy())
+    if c.stringlike("sex"):
+        sex = register["sex"]
+        c.add("sex", "not_null", sex.isna().to_numpy())
+        c.add("sex", "sex_code", _in_set(sex, SEX_CODES), "allowed: F, M, I, U")
+    for col in ("lsoa", "practice", "pcn", "ethnicity"):
+        c.stringlike(col)
+    age = c.numeric("age")
+    if age is not None:
+        c.add("age", "age_range", (age < 0) | (age > 120), "0 <= age <= 120")
+    dob = c.datetime("date_of_birth")
+    c.after_index("date_of_birth", dob, index_date)
+    if age is not None and dob is not None:
+        c.add("date_of_birth|age", "not_null", np.isnan(age) & np.isnat(dob))
+    elif age is not None and not c.has("date_of_birth"):
+        c.add("age", "not_null", np.isnan(age))
+    elif dob is not None and not c.has("age"):
+        c.add("date_of_birth", "not_null", np.isnat(dob))
+    dod = c.datetime("date_of_death")
+    if dob is not None and dod is not None:
+        c.add("date_of_death", "death_after_birth", dod < dob)
+    c.datetime("registered_from")
+    c.datetime("registered_to")
+    imd = c.numeric("imd_decile")
+    if imd is not None:
+        bad = ~np.isnan(imd) & ((imd < 1) | (imd > 10) | (imd != np.round(imd)))
+        c.add("imd_decile", "imd_decile_range", bad, "integer 1-10, 1 = most deprived")
+    c.finish()
+    return register
+
+
+def validate_events(events: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
+    """Check a coded-events table against its contract; return it unchanged if valid.
+
+    Events legitimately repeat ``patient_id``. Codes are *not* checked against code
+    lists here (``flag_conditions`` counts unrecognised codes); null codes are errors.
+    ``date`` is optional and may be missing in some rows; if ``index_date`` is given,
+    dates after it are errors. ``setting``, where given, must be in ``EVENT_SETTINGS``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pophealth as ph
+    >>> ev = pd.DataFrame({"patient_id": [1, 1], "code": ["E11.2", "I50"],
+    ...                    "code_system": ["icd10", "icd10"]})
+    >>> ph.validate_events(ev) is ev
+    True
+    """
+    c = _Checker("events", events, _EVENTS_KNOWN)
+    c.require(EVENTS_REQUIRED)
+    c.identifier("patient_id")
+    for col in ("code", "code_system"):
+        if c.stringlike(col):
+            c.add(col, "not_null", events[col].isna().to_numpy())
+    if c.stringlike("setting"):
+        c.add("setting", "setting_code", _in_set(events["setting"], EVENT_SETTINGS),
+              "allowed: " + ", ".join(sorted(EVENT_SETTINGS)))
+    date = c.datetime("date")
+    c.after_index("date", date, index_date)
+    c.finish()
+    return events
+
+
+def validate_activity(activity: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
+    """Check an activity (contacts with costs) table; return it unchanged if valid.
+
+    Rules: ``date`` a non-null datetime (not after ``index_date`` if given); ``kind`` in
+    ``ACTIVITY_KINDS``; ``cost`` numeric, non-null, finite and >= 0; ``length_of_stay``
+    finite and >= 0 where given.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import pophealth as ph
+    >>> act = pd.DataFrame({"patient_id": [1], "date": pd.to_datetime(["2024-01-02"]),
+    ...                     "kind": ["ae"], "cost": [-5.0]})
+    >>> ph.validate_activity(act)
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.SchemaError: activity failed validation (1 problem(s)):
+      activity: column 'cost' breaks rule 'cost_non_negative' in 1 row(s); first positions [0]
+    """
+    c = _Checker("activity", activity, _ACTIVITY_KNOWN)
+    c.require(ACTIVITY_REQUIRED)
+    c.identifier("patient_id")
+    if c.stringlike("kind"):
+        c.add("kind", "not_null", activity["kind"].isna().to_numpy())
+        c.add("kind", "activity_kind", _in_set(activity["kind"], ACTIVITY_KINDS),
+              "allowed: " + ", ".join(sorted(ACTIVITY_KINDS)))
+    cost = c.numeric("cost")
+    if cost is not None:
+        c.add("cost", "not_null", np.isnan(cost))
+        c.add("cost", "finite", np.isinf(cost))
+        c.add("cost", "cost_non_negative", cost < 0)
+    los = c.numeric("length_of_stay")
+    if los is not None:
+        c.add("length_of_stay", "finite", np.isinf(los))
+        c.add("length_of_stay", "non_negative", los < 0)
+    date = c.datetime("date", required=True)
+    c.after_index("date", date, index_date)
+    c.finish()
+    return activity

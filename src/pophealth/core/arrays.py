@@ -1,0 +1,230 @@
+"""Low-level vectorised helpers shared by the scoring core (private).
+
+Everything here works on whole columns with numpy/pyarrow and never loops over rows.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pandas as pd
+
+from pophealth.contracts.exceptions import SchemaError
+
+# A dense lookup table is used for integer ids when max-min is at most this factor
+# times the number of register patients (plus slack); otherwise a hash index.
+_DENSE_FACTOR = 8
+# identity pre-pass of object columns: rows sampled to decide whether strings are shared
+# objects, and the most distinct objects it will turn back into Python strings
+_SAMPLE = 65_536
+_MAX_DISTINCT_OBJECTS = 500_000
+
+
+def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(codes, uniques)`` with ``codes == -1`` for missing values.
+
+    Categorical and Arrow dictionary columns reuse their dictionary without hashing;
+    Arrow string columns are dictionary-encoded by Arrow (C++, GIL released); numpy
+    object columns go through :func:`_factorize_objects`.
+    """
+    if isinstance(values, pd.Series):
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            codes = values.cat.codes.to_numpy()
+            return codes.astype(np.int64, copy=False), np.asarray(dtype.categories, dtype=object)
+        arrow = _arrow_of(values)
+        if arrow is not None:
+            return _factorize_arrow(arrow)
+        values = values.to_numpy()
+    if values.dtype == object:
+        return _factorize_objects(values)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+
+
+def _object_pointers(values: np.ndarray) -> np.ndarray | None:
+    """The PyObject addresses held by a C-contiguous object array, as an int64 view.
+
+    Read-only; valid while ``values`` is alive (it holds the references).
+    """
+    if values.dtype != object or not values.flags["C_CONTIGUOUS"] or len(values) == 0:
+        return None
+    if values.itemsize != np.dtype(np.intp).itemsize:  # pragma: no cover - exotic ABI
+        return None
+    addr = values.__array_interface__["data"][0]
+    buf = (ctypes.c_ssize_t * len(values)).from_address(addr)
+    return np.ctypeslib.as_array(buf)
+
+
+def _factorize_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Factorize an object array of strings, hashing each distinct *object* once.
+
+    Columns read from Parquet by pyarrow share one Python object per distinct string
+    (``deduplicate_objects``), so the identity pass below (Arrow's C++ hash of the
+    int64 addresses) leaves only a few thousand objects for pandas to hash by value.
+    Without sharing it is still correct, merely no faster than hashing by value.
+    """
+    ptrs = _object_pointers(values)
+    if ptrs is not None:
+        sample = ptrs[:_SAMPLE]
+        if len(np.unique(sample)) > len(sample) // 2:  # objects are not shared
+            ptrs = None
+    if ptrs is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        enc = pc.dictionary_encode(pa.array(ptrs, type=pa.int64()))
+        if len(enc.dictionary) > _MAX_DISTINCT_OBJECTS:
+            ptrs = None
+    if ptrs is None:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+    ident = enc.indices.to_numpy(zero_copy_only=False)
+    # one object per distinct address: the array holds a reference to each, so they
+    # are alive and the addresses are valid for the duration of this call
+    distinct = np.empty(len(enc.dictionary), dtype=object)
+    distinct[:] = [ctypes.cast(a, ctypes.py_object).value for a in enc.dictionary.to_pylist()]
+    by_value, uniques = pd.factorize(distinct, use_na_sentinel=True)
+    return by_value.astype(np.int32 if len(uniques) < 2**31 - 1 else np.int64)[ident], np.asarray(
+        uniques, dtype=object
+    )
+
+
+def is_constant_object(values: np.ndarray) -> bool:
+    """True when every element of an object array is the *same* object (cheap check)."""
+    ptrs = _object_pointers(values)
+    return ptrs is not None and bool(np.all(ptrs == ptrs[0]))
+
+
+def _arrow_of(series: pd.Series):
+    arr = series.array
+    if isinstance(series.dtype, (pd.ArrowDtype,)) or (
+        isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow"
+    ):
+        return arr.__arrow_array__()
+    return None
+
+
+def _factorize_arrow(chunked) -> tuple[np.ndarray, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(chunked, pa.Array):
+        chunked = pa.chunked_array([chunked])
+    if not pa.types.is_dictionary(chunked.type):
+        chunked = pc.dictionary_encode(chunked)
+    chunked = chunked.unify_dictionaries()
+    if chunked.num_chunks == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    dictionary = chunked.chunk(0).dictionary
+    parts = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunked.chunks]
+    codes = np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
+    return codes, np.asarray(dictionary.to_pylist(), dtype=object)
+
+
+def id_array(values: pd.Series | pd.Index | np.ndarray, table: str = "events") -> np.ndarray:
+    """Patient ids as a numpy array (int64 for integer ids, object otherwise).
+
+    Raises
+    ------
+    SchemaError
+        If any id is missing (count and positions, never values).
+    """
+    if not isinstance(values, (pd.Series, pd.Index)):
+        values = pd.Series(np.asarray(values))
+    missing = np.asarray(values.isna())
+    if missing.any():
+        pos = np.flatnonzero(missing)[:10].tolist()
+        raise SchemaError(
+            f"{table}: column 'patient_id' breaks rule 'not_null' in {int(missing.sum())} "
+            f"row(s); first positions {pos}"
+        )
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        values = values.astype(dtype.categories.dtype)
+        dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        if pa.types.is_integer(dtype.pyarrow_dtype):
+            return values.to_numpy(dtype=np.int64)
+        return values.to_numpy(dtype=object)
+    if pd.api.types.is_integer_dtype(dtype):
+        return values.to_numpy(dtype=np.int64)
+    return values.to_numpy(dtype=object)
+
+
+def is_sorted(a: np.ndarray) -> bool:
+    """True when ``a`` is non-decreasing (grouped-by-patient input)."""
+    if len(a) < 2:
+        return True
+    if a.dtype == object:
+        return False
+    return bool(np.all(a[1:] >= a[:-1]))
+
+
+class PatientLookup:
+    """Maps patient ids to register row positions; built once, reused for every chunk.
+
+    A dense lookup table (int32 positions) for compact integer ids, a hash index
+    otherwise. :meth:`positions` compresses runs when ids are grouped by patient.
+    """
+
+    def __init__(self, register_ids: np.ndarray) -> None:
+        self.ids = register_ids
+        self.is_object = register_ids.dtype == object
+        self.lut = None
+        self.index = None
+        m = len(register_ids)
+        if m and not self.is_object:
+            lo, hi = int(register_ids.min()), int(register_ids.max())
+            if hi - lo <= _DENSE_FACTOR * m + 1024:
+                self.lo, self.hi = lo, hi
+                self.lut = np.full(hi - lo + 1, -1, dtype=np.int32 if m < 2**31 else np.int64)
+                self.lut[register_ids - lo] = np.arange(m)
+        if self.lut is None:
+            self.index = pd.Index(register_ids)
+
+    def _lookup(self, keys: np.ndarray) -> np.ndarray:
+        if len(self.ids) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        if self.lut is not None:
+            inside = (keys >= self.lo) & (keys <= self.hi)
+            if inside.all():
+                return self.lut[keys - self.lo].astype(np.int64, copy=False)
+            out = np.full(len(keys), -1, dtype=np.int64)
+            out[inside] = self.lut[keys[inside] - self.lo]
+            return out
+        return self.index.get_indexer(keys).astype(np.int64, copy=False)
+
+    def positions(self, event_ids: np.ndarray) -> np.ndarray:
+        """Register positions of ``event_ids`` (``-1`` where not registered)."""
+        n = len(event_ids)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if (event_ids.dtype == object) != self.is_object:
+            raise SchemaError(
+                "patient_id: rule 'same_id_type' broken: register and events ids must both be "
+                "integers or both be strings"
+            )
+        if is_sorted(event_ids):
+            starts = np.flatnonzero(np.concatenate(([True], event_ids[1:] != event_ids[:-1])))
+            run_pos = self._lookup(event_ids[starts])
+            lengths = np.diff(np.append(starts, n))
+            return np.repeat(run_pos, lengths)
+        return self._lookup(event_ids)
+
+
+def positions(event_ids: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
+    """Map event patient ids to register row positions (``-1`` if not registered)."""
+    return PatientLookup(register_ids).positions(event_ids)
+
+
+def datetimes(values: pd.Series) -> np.ndarray:
+    """A tz-naive date column as int64 nanoseconds since the epoch (NaT = int64 min)."""
+    if values.dtype == np.dtype("datetime64[ns]"):
+        return values.to_numpy().view(np.int64)
+    from pophealth.contracts.schema import as_datetime64
+
+    return as_datetime64(values).view(np.int64)

@@ -1,0 +1,103 @@
+"""Reading and writing tables: Parquet files, partitioned Parquet datasets and CSV.
+
+pophealth's own layout (written by :func:`pophealth.synthetic.write_population` and
+expected by :func:`pophealth.engines.streaming.score_dataset`) is one directory per table,
+hive-partitioned by patient bucket, each file sorted by ``patient_id``::
+
+    root/register/bucket=000/part-00000.parquet
+    root/events/bucket=000/part-00000.parquet
+    ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+__all__ = ["open_dataset", "read_table", "buckets", "iter_batches",
+           "atomic_file", "write_parquet_atomic"]
+
+
+def open_dataset(path) -> ds.Dataset:
+    """Open a Parquet file or hive-partitioned Parquet directory (or a CSV file).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist or holds no data files.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "input not found", str(path))
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return ds.dataset(path, format="csv")
+    dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    if not dataset.files:
+        raise FileNotFoundError(2, "no Parquet files under input", str(path))
+    return dataset
+
+
+def read_table(path, *, columns: Sequence[str] | None = None, filter=None) -> pd.DataFrame:
+    """Read a table (file or dataset) into pandas; dictionary columns become categoricals."""
+    table = open_dataset(path).to_table(columns=list(columns) if columns else None,
+                                        filter=filter)
+    return table.to_pandas()
+
+
+def buckets(dataset: ds.Dataset) -> list | None:
+    """Sorted values of the ``bucket`` partition field, or None if not partitioned so."""
+    if "bucket" not in dataset.schema.names:
+        return None
+    values = set()
+    for fragment in dataset.get_fragments():
+        expr = ds.get_partition_keys(fragment.partition_expression)
+        if "bucket" in expr:
+            values.add(expr["bucket"])
+    return sorted(values)
+
+
+def iter_batches(path, *, columns: Sequence[str] | None = None, batch_size: int = 1_000_000,
+                 filter=None) -> Iterator[pa.RecordBatch]:
+    """Stream record batches from a dataset with bounded memory."""
+    yield from open_dataset(path).to_batches(columns=list(columns) if columns else None,
+                                             filter=filter, batch_size=batch_size)
+
+
+@contextlib.contextmanager
+def atomic_file(target) -> Iterator:
+    """Open a temporary sibling of ``target`` for binary writing; on success fsync it
+    and rename it over ``target``, on any error remove it.
+
+    A reader never sees a half-written file; a killed writer leaves at most a
+    ``.<name>.*.tmp`` sibling (same directory, so the rename is atomic).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_parquet_atomic(table: pa.Table | pd.DataFrame, target) -> Path:
+    """Write Parquet through :func:`atomic_file`."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table)
+    with atomic_file(target) as fh:
+        pq.write_table(table, fh, compression="zstd")
+    return Path(target)

@@ -1,0 +1,366 @@
+"""The scheduled stratification job: TOML config in, per-PCN MDT caseload lists out.
+
+:func:`run_job` reads a register, coded events and activity (Parquet files, partitioned
+Parquet datasets or CSV), scores indices, predicts risk, assigns segments, selects the
+caseload with named rules and writes, under ``output.dir``::
+
+    runs/<run_id>/caseload/<pcn>.csv      one ranked list per PCN (pseudo ids only)
+    runs/<run_id>/practice/<practice>.csv optional, one per practice
+    runs/<run_id>/changes/<pcn>.csv       who is new and who left since the previous run
+    runs/<run_id>/manifest.json           written last: versions, hashes, counts, key
+                                          fingerprint, index_date, run id
+    current -> runs/<run_id>              swapped atomically when the run is complete
+
+Guarantees: the config is checked (unknown keys are errors) and the pseudonymisation key
+loaded before any data is read; a lock refuses a concurrent run on the same output; a
+run is built in a temporary directory and renamed into place only when complete
+(manifest last), so a killed run never leaves a truncated list and the previous run stays
+intact (the next run removes the leftovers); the run id is a hash of the pophealth
+version, the config, the input bytes and the key fingerprint, and rows are sorted by a
+stable key, so rerunning the same inputs gives identical content. Logs, errors and
+reports carry counts, column and rule names only - never identifiers. Output is
+pseudonymised, not anonymised.
+
+Modules: :mod:`pophealth.jobs.config` (the TOML config), :mod:`pophealth.jobs.inputs`
+(reading and data-quality checks), :mod:`pophealth.jobs.runstore` (lock, atomic writes,
+manifest); this module runs the job and publishes its lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pophealth.cohorts.caseload import select_caseload
+from pophealth.contracts.exceptions import CodelistError, ConfigError, SchemaError
+from pophealth.jobs.config import JobConfig
+from pophealth.jobs.inputs import DataQualityError, _build_patients
+from pophealth.jobs.pseudonymise import key_fingerprint, load_key, pseudonymise
+from pophealth.jobs.runstore import (
+    _CASELOAD_COLUMNS,
+    _clean_leftovers,
+    _hash_path,
+    _previous,
+    _safe_name,
+    _versions,
+    _write_json,
+    _write_table,
+    output_lock,
+    read_caseload,
+)
+
+__all__ = ["JobResult", "run_job", "demo_job"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What :func:`run_job` did: ``run_id``, ``run_dir``, the ``manifest`` dict and
+    ``reused`` (True when an identical complete run already existed)."""
+
+    run_id: str
+    run_dir: Path
+    manifest: dict
+    reused: bool = False
+
+
+def run_job(config: JobConfig, *, environ=None) -> JobResult:
+    """Run a stratification job and publish its caseload lists atomically.
+
+    Parameters
+    ----------
+    config : JobConfig
+    environ : mapping, optional
+        Where the key's environment variable is read (default ``os.environ``).
+
+    Returns
+    -------
+    JobResult
+
+    Raises
+    ------
+    ConfigError
+        Bad config, missing/short key, or key rotated since the previous run without
+        ``allow_key_rotation`` (CLI exit 78) - all before any data is read.
+    FileNotFoundError
+        An input is missing (exit 66).
+    JobLockedError
+        Another run holds the lock (exit 75).
+    DataQualityError
+        Data broke a threshold or its contract; a report is written under
+        ``output.dir/reports/`` and nothing is published (exit 65).
+    OSError
+        Disk full, permission denied: nothing is published, the previous run is intact.
+    """
+    from pophealth._version import __version__
+    from pophealth.engines.io import open_dataset
+
+    key = load_key(config.key_env, environ=environ)
+    fingerprint = key_fingerprint(key)
+    for name, path in config.inputs.items():
+        open_dataset(path)  # FileNotFoundError (exit 66) for absent or empty inputs
+        logger.info("job: input %s found", name)
+    if config.risk_model is not None and not config.risk_model.exists():
+        raise FileNotFoundError(2, "risk model not found", str(config.risk_model))
+    out = config.output_dir
+    with output_lock(out):
+        n_clean = _clean_leftovers(out)
+        if n_clean:
+            logger.warning("job: removed %d leftover temporary item(s) from an interrupted run",
+                           n_clean)
+        input_hashes = {name: _hash_path(path) for name, path in sorted(config.inputs.items())}
+        if config.risk_model is not None:
+            input_hashes["risk_model"] = _hash_path(config.risk_model)
+        ident = json.dumps({"version": __version__, "config": config.config_hash,
+                            "inputs": input_hashes, "key": fingerprint}, sort_keys=True)
+        run_id = hashlib.sha256(ident.encode()).hexdigest()[:16]
+        previous = _previous(out, run_id)
+        rotated = previous is not None and previous.get("key_fingerprint") != fingerprint
+        if rotated and not config.allow_key_rotation:
+            raise ConfigError(
+                f"pseudonymisation key fingerprint differs from the previous run "
+                f"({previous['run_id']}): pseudo ids would not link to earlier lists. "
+                "Set allow_key_rotation = true in [pseudonymisation] if the key was rotated "
+                "on purpose")
+        try:
+            patients, counts, notes = _build_patients(config)
+        except (SchemaError, CodelistError) as exc:
+            report = {"run_id": run_id, "status": "failed: data quality",
+                      "message": str(exc), "problems": getattr(exc, "problems", []),
+                      "index_date": str(config.index_date.date()),
+                      "counts": getattr(exc, "counts", {})}
+            (out / "reports").mkdir(parents=True, exist_ok=True)
+            path = _write_json(report, out / "reports" / f"{run_id}-data-quality.json")
+            logger.error("job: data quality failure; report %s; nothing published", path)
+            raise DataQualityError(f"{exc} (report: {path}; nothing published)",
+                                   getattr(exc, "problems", []), report_path=path) from None
+        return _publish(config, patients, key, fingerprint, counts, notes, run_id=run_id,
+                        input_hashes=input_hashes, previous=previous, rotated=rotated,
+                        version=__version__)
+
+
+def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint: str,
+             counts: dict, notes: list, *, run_id: str, input_hashes: dict,
+             previous: dict | None, rotated: bool, version: str) -> JobResult:
+    out = config.output_dir
+    rank_by = config.rank_by
+    selected = select_caseload(patients, config.rules, rank_by=rank_by, group_by="pcn")
+    ids = patients["_pseudo_source"].reindex(selected.index)
+    caseload = pd.DataFrame({"pseudo_id": pseudonymise(ids.to_numpy(), key)},
+                            index=selected.index)
+    for col in ("pcn", "practice", "rank", "risk", "tier", "segment"):
+        if col in selected.columns:
+            caseload[col] = selected[col].to_numpy()
+    if "risk" in caseload.columns:
+        caseload["risk"] = caseload["risk"].astype(np.float64).round(4)
+    for col in ("pcn", "practice", "tier", "segment"):
+        if col in caseload.columns:
+            caseload[col] = caseload[col].astype(object).where(caseload[col].notna(), "")
+    prev_dir = out / "runs" / previous["run_id"] if previous else None
+    prev = (read_caseload(prev_dir) if prev_dir is not None and not rotated
+            else pd.DataFrame(columns=list(_CASELOAD_COLUMNS)))
+    if rotated:
+        status = np.full(len(caseload), "unknown (key rotated)", dtype=object)
+    else:
+        status = np.where(caseload["pseudo_id"].isin(prev["pseudo_id"]), "continuing", "new")
+    caseload["status"] = status
+    caseload["rule"] = selected["rule"].to_numpy()
+    caseload["reasons"] = selected["reasons"].to_numpy()
+    caseload["index_date"] = str(config.index_date.date())
+    caseload["run_id"] = run_id
+    for col in config.include_columns:
+        caseload[col] = selected[col].to_numpy()
+    caseload = caseload.sort_values(["pcn", "rank", "pseudo_id"], kind="stable")
+    caseload = caseload.reset_index(drop=True)
+
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=runs, prefix=f".tmp-{run_id}-"))
+    files: dict = {}
+    ext = config.format
+    try:
+        pcns = sorted(set(patients["pcn"].astype(str)) | set(prev.get("pcn", pd.Series(
+            dtype=object)).astype(str)))
+        n_new = n_left = 0
+        for pcn in pcns:
+            part = caseload[caseload["pcn"].astype(str) == pcn]
+            rel = f"caseload/{_safe_name(pcn)}.{ext}"
+            if rel in files:
+                raise ConfigError("two PCN codes map to the same file name")
+            _write_table(part, tmp / rel, ext)
+            files[rel] = len(part)
+            if rotated:
+                continue
+            old = prev[prev["pcn"].astype(str) == pcn]
+            new_rows = part[part["status"] == "new"]
+            left = old[~old["pseudo_id"].isin(caseload["pseudo_id"])]
+            changes = pd.concat([
+                pd.DataFrame({"pseudo_id": new_rows["pseudo_id"], "pcn": pcn,
+                              "practice": new_rows["practice"], "change": "new",
+                              "rank": new_rows["rank"].astype("Int64"),
+                              "previous_rank": pd.array([pd.NA] * len(new_rows), "Int64"),
+                              "rule": new_rows["rule"]}),
+                pd.DataFrame({"pseudo_id": left["pseudo_id"], "pcn": pcn,
+                              "practice": left["practice"].astype(str), "change": "left",
+                              "rank": pd.array([pd.NA] * len(left), "Int64"),
+                              "previous_rank": left["rank"].astype("Int64"),
+                              "rule": left["rule"]}),
+            ], ignore_index=True).sort_values(["change", "rank", "previous_rank", "pseudo_id"],
+                                               kind="stable", ignore_index=True)
+            rel = f"changes/{_safe_name(pcn)}.{ext}"
+            _write_table(changes, tmp / rel, ext)
+            files[rel] = len(changes)
+            n_new += len(new_rows)
+            n_left += len(left)
+        if config.per_practice:
+            for practice, part in caseload.groupby("practice", sort=True):
+                part = part.copy()
+                part["rank"] = np.arange(1, len(part) + 1)  # already ordered by PCN rank
+                rel = f"practice/{_safe_name(practice)}.{ext}"
+                _write_table(part, tmp / rel, ext)
+                files[rel] = len(part)
+        hashes = {rel: _hash_path(tmp / rel) for rel in sorted(files)}
+        manifest = {
+            "pophealth_version": version,
+            "run_id": run_id,
+            "name": config.name,
+            "index_date": str(config.index_date.date()),
+            "config_hash": config.config_hash,
+            "config": config.raw,
+            "input_hashes": input_hashes,
+            "key_fingerprint": fingerprint,
+            "key_rotated": bool(rotated),
+            "previous_run_id": previous["run_id"] if previous else None,
+            "risk_model": counts.get("risk_model"),
+            "counts": {**{k: v for k, v in counts.items() if k != "risk_model"},
+                       "caseload_rows": int(len(caseload)),
+                       "new": None if rotated else n_new,
+                       "left": None if rotated else n_left,
+                       "by_rule": selected.attrs.get("rule_counts", {}),
+                       "by_pcn": {str(k): int(v) for k, v in
+                                  caseload["pcn"].value_counts().sort_index().items()}},
+            "files": {rel: {"rows": files[rel], "sha256": hashes[rel]} for rel in files},
+            "data_quality_notes": notes,
+            "versions": _versions(),
+            "tie_rule": selected.attrs.get("tie_rule"),
+            "note": "pseudonymised, not anonymised: pseudo ids can be re-linked by the key "
+                    "holder, so these files remain personal data",
+        }
+        _write_json(manifest, tmp / "manifest.json")  # written last
+        final = runs / run_id
+        reused = False
+        if final.is_dir() and (final / "manifest.json").is_file():
+            try:
+                old = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
+            except ValueError:
+                old = {}
+            if old.get("files") == manifest["files"]:
+                shutil.rmtree(tmp)
+                reused = True
+        if not reused:
+            if final.exists():
+                trash = Path(tempfile.mkdtemp(dir=runs, prefix=f".tmp-old-{run_id}-"))
+                os.replace(final, trash / "run")
+                os.replace(tmp, final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    link_tmp = out / f".current.{run_id}"
+    link_tmp.unlink(missing_ok=True)
+    os.symlink(Path("runs") / run_id, link_tmp)
+    os.replace(link_tmp, out / "current")
+    logger.info("job: run %s published: %d caseload row(s) in %d PCN file(s)", run_id,
+                len(caseload), sum(1 for r in files if r.startswith("caseload/")))
+    return JobResult(run_id=run_id, run_dir=final, manifest=manifest, reused=reused)
+
+
+#: Key used only by ``pophealth demo`` on synthetic data (public, so never for real data).
+DEMO_KEY_ENV = "POPHEALTH_DEMO_KEY"
+_DEMO_KEY = hashlib.sha256(b"pophealth demo key: synthetic data only").hexdigest()
+
+_DEMO_TOML = """\
+# Written by `pophealth demo`: the stratification job on a synthetic population.
+name = "demo-caseload"
+index_date = "{index_date}"
+
+[inputs]
+register = "population/register"
+events = "population/events"
+activity = "population/activity"
+outcomes = "population/outcomes"
+
+[codelists]
+efi = "efi_synthetic_pc"
+cms = "cms_synthetic_pc"
+
+[risk]
+tier_cuts = [0.005, 0.05, 0.2]
+
+[risk.fit]
+method = "logistic"
+outcome = "emergency_admission"
+random_state = {seed}
+
+[[rules]]
+name = "top 2% emergency admission risk in the practice (adults)"
+top_fraction = 0.02
+by = "practice"
+where = [["age", ">=", 18]]
+
+[[rules]]
+name = "frailty or organ failure with 2+ emergency admissions"
+where = [
+  ["segment", "in", ["Frailty and dementia (long decline)", "Organ failure (limited reserve)"]],
+  ["prior_emergency_admissions", ">=", 2],
+]
+
+[output]
+dir = "caseloads"
+per_practice = true
+
+[pseudonymisation]
+key_env = "{key_env}"
+"""
+
+
+def demo_job(out_dir, *, n_patients: int = 50_000, random_state: int = 0,
+             index_date="2025-04-01") -> JobResult:
+    """Write a synthetic population and a job config under ``out_dir`` and run the job.
+
+    The pseudonymisation key is a fixed, public demo key passed in a private
+    environment mapping (``os.environ`` is not touched): fine for synthetic data, never
+    for real data.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pophealth.jobs import demo_job
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     result = demo_job(tmp, n_patients=2_000)
+    ...     sorted(result.manifest["files"])[:1], result.manifest["counts"]["patients_included"]
+    (['caseload/SYNPCN0001.csv'], 2000)
+    """
+    from pophealth.synthetic import write_population
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_population(out / "population", n_patients, random_state=random_state,
+                     index_date=str(pd.Timestamp(index_date).date()), progress=False)
+    toml = out / "job.toml"
+    toml.write_text(_DEMO_TOML.format(index_date=pd.Timestamp(index_date).date(),
+                                      seed=int(random_state), key_env=DEMO_KEY_ENV),
+                    encoding="utf-8")
+    return run_job(JobConfig.from_toml(toml), environ={DEMO_KEY_ENV: _DEMO_KEY})

@@ -1,0 +1,40 @@
+"""Risk: features, risk models, tiers, evaluation and model files.
+
+Imports :mod:`pophealth.core` and :mod:`pophealth.contracts` only; scikit-learn and
+lifelines are loaded by the modules that need them.
+
+* :mod:`~pophealth.risk.features` -- ``make_features`` from the patient table.
+* :mod:`~pophealth.risk.models` -- ``RiskModel`` (calibrated gradient boosting or
+  logistic regression), ``CoxRiskModel``, ``survival_target``.
+* :mod:`~pophealth.risk.tiers` -- ``risk_tiers`` and ``top_fraction``.
+* :mod:`~pophealth.risk.evaluation` -- ``evaluate_risk``, calibration, subgroup audit.
+* :mod:`~pophealth.risk.model_io` -- ``save_model``, ``load_model``, ``read_model_metadata``.
+"""
+
+from pophealth.risk.evaluation import (
+    calibration_intercept_slope,
+    calibration_table,
+    evaluate_risk,
+    risk_groups,
+)
+from pophealth.risk.features import BASE_FEATURES, make_features
+from pophealth.risk.model_io import load_model, read_model_metadata, save_model
+from pophealth.risk.models import CoxRiskModel, RiskModel, survival_target
+from pophealth.risk.tiers import risk_tiers, top_fraction
+
+__all__ = [
+    "BASE_FEATURES",
+    "CoxRiskModel",
+    "RiskModel",
+    "calibration_intercept_slope",
+    "calibration_table",
+    "evaluate_risk",
+    "load_model",
+    "make_features",
+    "read_model_metadata",
+    "risk_groups",
+    "risk_tiers",
+    "save_model",
+    "survival_target",
+    "top_fraction",
+]

@@ -1,0 +1,193 @@
+"""The patient-level feature table that the risk models are fitted on and score.
+
+:func:`make_features` turns a register, per-patient flags/scores and 12 months of
+activity into one all-numeric (float64) table indexed by ``patient_id`` in register
+order, so the same table feeds :class:`pophealth.risk.models.RiskModel`,
+:class:`pophealth.risk.models.CoxRiskModel` and any scikit-learn estimator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pophealth.contracts.exceptions import SchemaError
+from pophealth.core.ages import age_at
+from pophealth.core.conditions import register_ids
+
+__all__ = ["BASE_FEATURES", "UTILISATION_KINDS", "make_features"]
+
+#: Activity kind(s) counted by each prior-utilisation feature (12 months up to index).
+UTILISATION_KINDS: dict[str, tuple[str, ...]] = {
+    "prior_emergency_admissions": ("emergency_admission",),
+    "prior_elective_admissions": ("elective_admission",),
+    "prior_ae_attendances": ("ae",),
+    "prior_outpatient_attendances": ("outpatient",),
+    "prior_gp_contacts": ("gp",),
+    "prior_other_contacts": ("community", "mental_health", "other"),
+}
+_ADMISSIONS = ("emergency_admission", "elective_admission")
+
+#: Columns :func:`make_features` always writes first, in this order.
+BASE_FEATURES: tuple[str, ...] = (
+    "age", "male", "imd_decile", *UTILISATION_KINDS, "prior_bed_days", "prior_cost",
+)
+
+
+def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: pd.DataFrame,
+                  *, index_date, lookback_days: int = 365) -> pd.DataFrame:
+    """Build the documented risk-model feature table.
+
+    Parameters
+    ----------
+    register : DataFrame
+        One row per patient: ``patient_id``, ``sex`` and ``age`` (or ``date_of_birth``);
+        ``imd_decile`` optional (1 = most deprived).
+    flags : DataFrame or None
+        Per-patient condition flags and index scores, indexed by ``patient_id`` (any
+        order, a superset of the register is fine), typically
+        ``score_patients(...).join(flag_conditions(...))``. Bool columns become 0/1
+        features and numeric columns are used as they are (missing stays NaN).
+        Non-numeric columns (e.g. ``hfrs_band``, ``efi_band``: binnings of scores that
+        are already numeric features) are left out. ``None`` gives base features only.
+    activity : DataFrame
+        Contacts with ``patient_id``, ``date``, ``kind`` and ``cost``
+        (``length_of_stay`` optional). Rows for patients not on the register are ignored.
+    index_date : date-like
+        Features use activity with ``index_date - lookback_days < date <= index_date``.
+    lookback_days : int, default 365
+
+    Returns
+    -------
+    DataFrame
+        float64, indexed by ``patient_id`` in register order. Columns, in order:
+
+        * ``age`` - completed years at index (from ``age``, else ``date_of_birth``);
+        * ``male`` - 1 for sex ``M``, 0 for ``F``, NaN otherwise (I, U, missing);
+        * ``imd_decile`` - 1 (most deprived) to 10, NaN when missing or absent;
+        * ``prior_emergency_admissions``, ``prior_elective_admissions``,
+          ``prior_ae_attendances``, ``prior_outpatient_attendances``,
+          ``prior_gp_contacts``, ``prior_other_contacts`` (community, mental health,
+          other) - contact counts in the look-back (see :data:`UTILISATION_KINDS`);
+        * ``prior_bed_days`` - summed ``length_of_stay`` of admissions (0 without it);
+        * ``prior_cost`` - summed cost of all contacts;
+        * then the numeric/bool columns of ``flags`` in their order.
+
+    Raises
+    ------
+    SchemaError
+        Missing register/activity columns, register patients absent from ``flags``
+        (with the count), or ``flags`` columns that clash with base feature names.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.risk.features import make_features
+    >>> reg = pd.DataFrame({"patient_id": [1, 2], "sex": ["F", "M"], "age": [80, 30],
+    ...                     "imd_decile": [1, 9]})
+    >>> flags = pd.DataFrame({"heart_failure": [True, False], "charlson_quan2011": [2, 0]},
+    ...                      index=pd.Index([1, 2], name="patient_id"))
+    >>> act = pd.DataFrame({"patient_id": [1, 1, 2], "kind": ["ae", "emergency_admission", "gp"],
+    ...                     "cost": [150.0, 2000.0, 40.0], "length_of_stay": [0, 4, 0],
+    ...                     "date": pd.to_datetime(["2025-01-01", "2025-02-01", "2023-01-01"])})
+    >>> X = make_features(reg, flags, act, index_date="2025-04-01")
+    >>> X[["age", "male", "prior_bed_days", "prior_cost", "heart_failure"]]
+                 age  male  prior_bed_days  prior_cost  heart_failure
+    patient_id
+    1           80.0   0.0             4.0      2150.0            1.0
+    2           30.0   1.0             0.0         0.0            0.0
+    >>> int(X["prior_emergency_admissions"].sum()), X.shape
+    (1, (2, 13))
+    """
+    ids = register_ids(register)
+    n = len(ids)
+    out = {
+        "age": _age(register, index_date),
+        "male": _sex(register, n),
+        "imd_decile": (pd.to_numeric(register["imd_decile"], errors="coerce")
+                       .to_numpy(dtype=float, na_value=np.nan)
+                       if "imd_decile" in register.columns else np.full(n, np.nan)),
+    }
+    out.update(_utilisation(activity, ids, index_date, lookback_days))
+    table = pd.DataFrame(out, index=ids)
+    if flags is None:
+        return table
+    return pd.concat([table, _flag_features(flags, ids)], axis=1)
+
+
+def _age(register: pd.DataFrame, index_date) -> np.ndarray:
+    if "age" in register.columns:
+        return pd.to_numeric(register["age"], errors="coerce").to_numpy(dtype=float,
+                                                                       na_value=np.nan)
+    if "date_of_birth" in register.columns:
+        return age_at(register["date_of_birth"], index_date).to_numpy(dtype=float,
+                                                                      na_value=np.nan)
+    raise SchemaError("register: needs column 'age' or 'date_of_birth' (rule 'missing_column')",
+                      [{"column": "age", "rule": "missing_column", "count": 0, "positions": []}])
+
+
+def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
+    if "sex" not in register.columns:
+        raise SchemaError("register: missing column 'sex' (rule 'missing_column')",
+                          [{"column": "sex", "rule": "missing_column", "count": 0,
+                            "positions": []}])
+    sex = register["sex"].astype("string").str.strip().str.upper()
+    return np.select([(sex == "M").to_numpy(dtype=bool, na_value=False),
+                      (sex == "F").to_numpy(dtype=bool, na_value=False)], [1.0, 0.0], np.nan)
+
+
+def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_days: int) -> dict:
+    missing = [c for c in ("patient_id", "date", "kind", "cost") if c not in activity.columns]
+    if missing:
+        raise SchemaError(f"activity: missing column(s) {missing} (rule 'missing_column')",
+                          [{"column": c, "rule": "missing_column", "count": 0, "positions": []}
+                           for c in missing])
+    n = len(ids)
+    idx = pd.Timestamp(index_date)
+    date = pd.to_datetime(activity["date"])
+    pos = ids.get_indexer(activity["patient_id"])
+    keep = ((pos >= 0) & (date > idx - pd.Timedelta(days=lookback_days)) & (date <= idx)
+            ).to_numpy(dtype=bool, na_value=False)
+    pos = pos[keep]
+    kind = activity["kind"].to_numpy(dtype=object)[keep]
+    out = {}
+    for name, kinds in UTILISATION_KINDS.items():
+        out[name] = np.bincount(pos[np.isin(kind, kinds)], minlength=n).astype(float)
+    if "length_of_stay" in activity.columns:
+        los = pd.to_numeric(activity["length_of_stay"], errors="coerce").to_numpy(
+            dtype=float, na_value=0.0)[keep]
+        adm = np.isin(kind, _ADMISSIONS)
+        out["prior_bed_days"] = np.bincount(pos[adm], weights=los[adm], minlength=n)
+    else:
+        out["prior_bed_days"] = np.zeros(n)
+    cost = pd.to_numeric(activity["cost"], errors="coerce").to_numpy(dtype=float,
+                                                                     na_value=0.0)[keep]
+    out["prior_cost"] = np.bincount(pos, weights=cost, minlength=n)
+    return out
+
+
+def _flag_features(flags: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    clash = [c for c in flags.columns if c in BASE_FEATURES]
+    if clash:
+        raise SchemaError(f"flags: column(s) {clash} clash with base feature names "
+                          "(rule 'reserved_name')",
+                          [{"column": c, "rule": "reserved_name", "count": 0, "positions": []}
+                           for c in clash])
+    cols = [c for c in flags.columns
+            if pd.api.types.is_bool_dtype(flags[c]) or pd.api.types.is_numeric_dtype(flags[c])]
+    if not flags.index.is_unique:
+        dup = flags.index.duplicated(keep=False)
+        raise SchemaError(f"flags: index breaks rule 'unique' in {int(dup.sum())} row(s)",
+                          [{"column": "patient_id", "rule": "unique", "count": int(dup.sum()),
+                            "positions": np.flatnonzero(dup)[:10].tolist()}])
+    pos = flags.index.get_indexer(ids)
+    absent = pos < 0
+    if absent.any():
+        raise SchemaError(
+            f"flags: {int(absent.sum())} register patient(s) are not in the flags index "
+            f"(rule 'covers_register'); first register positions {np.flatnonzero(absent)[:10].tolist()}",
+            [{"column": "patient_id", "rule": "covers_register", "count": int(absent.sum()),
+              "positions": np.flatnonzero(absent)[:10].tolist()}])
+    sub = flags[cols].iloc[pos]
+    return pd.DataFrame({c: sub[c].to_numpy(dtype=float, na_value=np.nan) for c in cols},
+                        index=ids)

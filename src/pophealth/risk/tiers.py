@@ -1,0 +1,127 @@
+"""Risk tiers (very high / high / moderate / low) from a risk score, with an exact tie rule.
+
+The same rank rule defines "the top x %" in :func:`pophealth.risk.evaluation.evaluate_risk`,
+so a patient counted in the top 0.5 % there is the patient put in the "very high" tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pophealth.contracts.exceptions import ConfigError
+
+__all__ = ["DEFAULT_TIER_LABELS", "n_higher", "risk_tiers", "top_fraction"]
+
+#: Tier labels from the highest-risk tier down, for the default three cuts.
+DEFAULT_TIER_LABELS: tuple[str, ...] = ("very high", "high", "moderate", "low")
+
+
+def n_higher(risk: np.ndarray) -> np.ndarray:
+    """For each value, how many non-missing values are strictly greater (NaN gives NaN).
+
+    Examples
+    --------
+    >>> n_higher(np.array([0.1, 0.5, 0.5, np.nan, 0.2]))
+    array([ 3.,  0.,  0., nan,  2.])
+    """
+    r = np.asarray(risk, dtype=float)
+    ok = ~np.isnan(r)
+    srt = np.sort(r[ok])
+    out = np.full(r.shape, np.nan)
+    out[ok] = len(srt) - np.searchsorted(srt, r[ok], side="right")
+    return out
+
+
+def top_fraction(risk: np.ndarray, fraction: float) -> np.ndarray:
+    """Bool mask of the patients in the top ``fraction`` by the tie rule of :func:`risk_tiers`.
+
+    A patient is in the top fraction when fewer than ``fraction * n`` patients have a
+    strictly higher risk (``n`` = non-missing risks); missing risks are never flagged.
+
+    Examples
+    --------
+    >>> top_fraction(np.array([0.9, 0.8, 0.8, 0.1]), 0.25)
+    array([ True, False, False, False])
+    >>> top_fraction(np.array([0.9, 0.8, 0.8, 0.1]), 0.5)
+    array([ True,  True,  True, False])
+    """
+    higher = n_higher(risk)
+    n = int(np.count_nonzero(~np.isnan(higher)))
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(higher, nan=np.inf) < fraction * n
+
+
+def risk_tiers(risk, *, cuts: Sequence[float] = (0.005, 0.05, 0.2),
+               labels: Sequence[str] | None = None) -> pd.Series:
+    """Assign risk tiers by rank: the top 0.5 %, the next 4.5 %, the next 15 %, the rest.
+
+    Tie rule (deterministic, independent of row order): a patient's tier depends only on
+    ``f`` = (number of patients with *strictly higher* risk) / ``n``, where ``n`` counts
+    the non-missing risks. The patient is in the first tier whose cut exceeds ``f``
+    (``f < 0.005`` -> very high, ``f < 0.05`` -> high, ``f < 0.2`` -> moderate, else low).
+    So equal risks always share a tier, and a group of ties straddling a cut goes to the
+    higher tier. Without ties the "very high" tier holds exactly ``ceil(0.005 * n)``
+    patients (and likewise for the cumulative share of each cut); with ties at a cut it
+    may hold more, never fewer. Missing risks get a missing tier and are not counted.
+
+    Parameters
+    ----------
+    risk : Series or array-like
+        Risk scores (higher = more at risk), e.g. from ``RiskModel.predict_risk``.
+    cuts : sequence of float, default (0.005, 0.05, 0.2)
+        Strictly increasing cumulative fractions in (0, 1).
+    labels : sequence of str, optional
+        ``len(cuts) + 1`` labels from the highest tier down; the default is
+        :data:`DEFAULT_TIER_LABELS` (needs three cuts).
+
+    Returns
+    -------
+    Series
+        Ordered categorical named ``tier`` with categories from the lowest to the highest
+        tier (``low < moderate < high < very high``), indexed like ``risk``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> risk = pd.Series([0.9, 0.5, 0.5, 0.2, 0.1], index=list("abcde"))
+    >>> risk_tiers(risk, cuts=(0.2, 0.4, 0.8))
+    a    very high
+    b         high
+    c         high
+    d     moderate
+    e          low
+    Name: tier, dtype: category
+    Categories (4, object): ['low' < 'moderate' < 'high' < 'very high']
+    """
+    cuts_arr = np.asarray(cuts, dtype=float)
+    if (cuts_arr.ndim != 1 or len(cuts_arr) == 0 or np.any(cuts_arr <= 0)
+            or np.any(cuts_arr >= 1) or np.any(np.diff(cuts_arr) <= 0)):
+        raise ConfigError("risk_tiers: 'cuts' must be strictly increasing fractions in (0, 1)")
+    if labels is None:
+        if len(cuts_arr) != len(DEFAULT_TIER_LABELS) - 1:
+            raise ConfigError(f"risk_tiers: give 'labels' ({len(cuts_arr) + 1} needed) when "
+                              f"'cuts' has {len(cuts_arr)} values instead of 3")
+        labels = DEFAULT_TIER_LABELS
+    labels = list(labels)
+    if len(labels) != len(cuts_arr) + 1 or len(set(labels)) != len(labels):
+        raise ConfigError(f"risk_tiers: 'labels' needs {len(cuts_arr) + 1} distinct labels, "
+                          f"got {len(labels)}")
+    if isinstance(risk, pd.Series):
+        index = risk.index
+    elif isinstance(risk, pd.DataFrame):
+        raise ConfigError("risk_tiers: 'risk' must be one column (a Series), not a DataFrame")
+    else:
+        index = None
+    values = pd.to_numeric(pd.Series(np.asarray(risk).ravel()), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan)
+    higher = n_higher(values)
+    n = int(np.count_nonzero(~np.isnan(values)))
+    codes = np.full(len(values), -1, dtype=np.int64)
+    ok = ~np.isnan(higher)
+    # position in labels (0 = top tier); categories run the other way (lowest first)
+    codes[ok] = len(labels) - 1 - np.searchsorted(cuts_arr, higher[ok] / max(n, 1), side="right")
+    cat = pd.Categorical.from_codes(codes, categories=labels[::-1], ordered=True)
+    return pd.Series(cat, index=index, name="tier")

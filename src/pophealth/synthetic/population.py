@@ -1,0 +1,343 @@
+"""Synthetic GP-registered populations with coded events, activity, costs and outcomes.
+
+``make_population`` builds a population in memory; ``write_population`` streams the same
+patients to Parquet with bounded memory. Both are deterministic in ``random_state`` and
+contain only synthetic data: NHS numbers come from the never-issued 999 range, LSOA codes
+start ``L99`` (real English LSOAs start ``E01``), practices/PCNs/ICBs start ``SYN`` and
+primary-care codes use the invented code system ``synthetic_pc``.
+
+The generating model (documented in ``synthetic_data/README.md``; parameters in
+``pophealth/data/synthetic/*.csv``) has a latent frailty factor shared by ~50 conditions
+and deficits with age, sex and deprivation gradients; yearly emergency admissions from a
+logistic model that feeds back prior admissions; activity costs with heavy tails; and
+12-month outcomes whose true probabilities are returned alongside the draws.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pophealth.synthetic import _model as _m
+
+__all__ = ["SYNTHETIC_PC_LISTS", "Population", "make_population", "write_population",
+           "realism_summary"]
+
+#: Code lists for the synthetic primary-care events (``code_system="synthetic_pc"``).
+SYNTHETIC_PC_LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
+
+_TABLES = ("register", "events", "activity", "outcomes")
+
+
+@dataclass(frozen=True)
+class Population:
+    """A synthetic population: four tables and the index date they are relative to.
+
+    Attributes
+    ----------
+    register : DataFrame
+        One row per patient (RangeIndex): patient_id, nhs_number, sex, date_of_birth, age,
+        lsoa, practice, pcn, icb, imd_decile, ethnicity, date_of_death, registered_from.
+    events : DataFrame
+        Coded events (patient_id, date, code, code_system, setting), sorted by patient_id.
+    activity : DataFrame
+        Contacts in the 12 months before index (patient_id, date, kind, cost, length_of_stay).
+    outcomes : DataFrame
+        Index patient_id in register order: emergency_admission, days_to_emergency_admission,
+        death, days_to_death, end_of_follow_up_days, total_cost, p_emergency_admission, p_death.
+    index_date : Timestamp
+    """
+
+    register: pd.DataFrame
+    events: pd.DataFrame
+    activity: pd.DataFrame
+    outcomes: pd.DataFrame
+    index_date: pd.Timestamp
+
+
+def _check_args(n_patients: int, random_state: int) -> None:
+    if int(n_patients) != n_patients or n_patients < 1:
+        raise ValueError("n_patients must be a positive integer")
+    if int(random_state) != random_state or random_state < 0:
+        raise ValueError("random_state must be a non-negative integer")
+
+
+def _concat(blocks: list, table: str) -> dict:
+    dicts = [getattr(b, table) for b in blocks]
+    return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
+
+
+def _days_to_ns(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[D]").astype("datetime64[ns]")
+
+
+def _cat(codes: np.ndarray, categories) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(np.int32), categories=list(categories))
+
+
+def _frames(ctx: _m.Context, reg: dict, ev: dict, act: dict, out: dict) -> tuple:
+    m = _m.load_model()
+    n = len(reg["patient_id"])
+    register = pd.DataFrame({
+        "patient_id": reg["patient_id"],
+        "nhs_number": reg["nhs_number"].astype(str).astype(object),
+        "sex": np.array(_m.SEXES, dtype=object)[reg["sex"]],
+        "date_of_birth": _days_to_ns(reg["dob"]),
+        "age": reg["age"].astype(np.int64),
+        "lsoa": ctx.lsoa_codes[reg["lsoa"]],
+        "practice": ctx.practice_codes[reg["practice"]],
+        "pcn": ctx.pcn_codes[reg["pcn"]],
+        "icb": ctx.icb_codes[reg["icb"]],
+        "imd_decile": reg["imd"].astype(np.int64),
+        "ethnicity": np.array(m.eth_names, dtype=object)[reg["ethnicity"]],
+        "date_of_death": np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"),
+        "registered_from": _days_to_ns(reg["registered_from"]),
+    })
+    events = pd.DataFrame({
+        "patient_id": ev["pid"], "date": _days_to_ns(ev["day"]),
+        "code": _cat(ev["code"], m.event_vocab), "code_system": _cat(ev["system"], _m.CODE_SYSTEMS),
+        "setting": _cat(ev["setting"], _m.SETTINGS),
+    })
+    activity = pd.DataFrame({
+        "patient_id": act["pid"], "date": _days_to_ns(act["day"]),
+        "kind": _cat(act["kind"], _m.KINDS), "cost": act["cost"].astype(float),
+        "length_of_stay": act["los"].astype(np.int64),
+    })
+    outcomes = pd.DataFrame({k: v for k, v in out.items() if k != "patient_id"},
+                            index=pd.Index(out["patient_id"], name="patient_id"))
+    return register, events, activity, outcomes
+
+
+def make_population(n_patients: int, *, random_state: int, index_date="2025-04-01") -> Population:
+    """Synthesise a GP-registered population in memory.
+
+    Parameters
+    ----------
+    n_patients : int
+        Number of registered patients.
+    random_state : int
+        Seed (non-negative). The same seed, size and index date give identical tables.
+    index_date : date-like, default "2025-04-01"
+        Events and activity fall on or before it; outcomes cover the 365 days after it.
+
+    Returns
+    -------
+    Population
+        ``register``, ``events``, ``activity``, ``outcomes`` and ``index_date``.
+        String columns of events/activity are categoricals.
+
+    Examples
+    --------
+    >>> import pophealth as ph
+    >>> from pophealth.synthetic import make_population
+    >>> pop = make_population(1_000, random_state=0)
+    >>> len(pop.register), bool(pop.register["nhs_number"].str.startswith("999").all())
+    (1000, True)
+    >>> _ = ph.validate_events(pop.events, index_date=pop.index_date)
+    """
+    _check_args(n_patients, random_state)
+    ctx = _m.build_context(int(n_patients), int(random_state), index_date)
+    blocks = [_m.generate_block(ctx, b) for b in range(ctx.n_blocks)]
+    reg, ev, act, out = (_concat(blocks, t) for t in _TABLES)
+    frames = _frames(ctx, reg, ev, act, out)
+    return Population(*frames, index_date=pd.Timestamp(ctx.index_day, unit="D"))
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def _arrow_tables(ctx: _m.Context, blocks: list) -> dict:
+    m = _m.load_model()
+    reg, ev, act, out = (_concat(blocks, t) for t in _TABLES)
+
+    def dict_col(idx, values):
+        return pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), pa.array(values, pa.string()))
+
+    def ts(days):
+        return pa.array(_days_to_ns(days))
+
+    n = len(reg["patient_id"])
+    register = pa.table({
+        "patient_id": reg["patient_id"],
+        "nhs_number": pa.array(reg["nhs_number"]).cast(pa.string()),
+        "sex": dict_col(reg["sex"], _m.SEXES),
+        "date_of_birth": ts(reg["dob"]), "age": reg["age"].astype(np.int64),
+        "lsoa": dict_col(reg["lsoa"], ctx.lsoa_codes),
+        "practice": dict_col(reg["practice"], ctx.practice_codes),
+        "pcn": dict_col(reg["pcn"], ctx.pcn_codes),
+        "icb": dict_col(reg["icb"], ctx.icb_codes),
+        "imd_decile": reg["imd"].astype(np.int64),
+        "ethnicity": dict_col(reg["ethnicity"], m.eth_names),
+        "date_of_death": pa.nulls(n, pa.timestamp("ns")),
+        "registered_from": ts(reg["registered_from"]),
+    })
+    events = pa.table({
+        "patient_id": ev["pid"], "date": ts(ev["day"]), "code": dict_col(ev["code"], m.event_vocab),
+        "code_system": dict_col(ev["system"], _m.CODE_SYSTEMS),
+        "setting": dict_col(ev["setting"], _m.SETTINGS),
+    })
+    activity = pa.table({
+        "patient_id": act["pid"], "date": ts(act["day"]), "kind": dict_col(act["kind"], _m.KINDS),
+        "cost": act["cost"].astype(float), "length_of_stay": act["los"].astype(np.int64),
+    })
+    outcomes = pa.table(out)
+    return {"register": register, "events": events, "activity": activity, "outcomes": outcomes}
+
+
+@lru_cache(maxsize=2)
+def _cached_context(n_patients: int, random_state: int, index_date: str) -> _m.Context:
+    return _m.build_context(n_patients, random_state, index_date)
+
+
+def _run_batch(task: tuple) -> tuple[dict, dict, int]:
+    """Generate blocks ``first..last-1``, convert to Arrow and write one file per table/bucket."""
+    path, n_patients, random_state, index_date, batch, first, last, width = task
+    ctx = _cached_context(n_patients, random_state, index_date)
+    blocks = [_m.generate_block(ctx, b) for b in range(first, last)]
+    n_done = sum(ctx.block_len(b) for b in range(first, last))
+    tables = _arrow_tables(ctx, blocks)
+    del blocks
+    rows, files = {}, {}
+    for name, table in tables.items():
+        rows[name] = table.num_rows
+        files[name] = []
+        pids = table.column("patient_id").to_numpy()
+        buckets = pids // width
+        cuts = np.r_[0, np.flatnonzero(np.diff(buckets)) + 1, len(pids)]
+        for s, e in zip(cuts[:-1], cuts[1:], strict=True):
+            d = Path(path) / name / f"bucket={int(buckets[s]):03d}"
+            d.mkdir(parents=True, exist_ok=True)
+            f = d / f"part-{batch:05d}.parquet"
+            pq.write_table(table.slice(s, e - s), f, compression="zstd")
+            files[name].append(str(f))
+    return rows, files, n_done
+
+
+def _n_workers() -> int:
+    env = os.environ.get("POPHEALTH_SYNTH_WORKERS", "").strip()
+    return max(1, int(env)) if env.isdigit() else 1
+
+
+def write_population(path, n_patients: int, *, random_state: int, index_date="2025-04-01",
+                     batch_size: int = 250_000, n_buckets: int | None = None,
+                     progress: bool | None = None) -> dict:
+    """Stream a synthetic population to Parquet, one batch of patients at a time.
+
+    Writes ``path/{register,events,activity,outcomes}/bucket=XXX/part-NNNNN.parquet``.
+    Buckets are contiguous ranges of ``patient_id`` (a bucket is a whole number of the
+    generator's 50,000-patient blocks, so there may be fewer buckets than asked for); every
+    file is sorted by ``patient_id``. The patients are exactly those of
+    :func:`make_population` with the same arguments, whatever ``batch_size`` is:
+    ``batch_size`` (rounded up to whole blocks) only sets how many patients are held in
+    memory and written per file. Setting the environment variable
+    ``POPHEALTH_SYNTH_WORKERS=k`` (k > 1) generates batches in ``k`` spawned worker
+    processes, each holding one batch at a time; a calling script then needs the usual
+    ``if __name__ == "__main__":`` guard. The output does not depend on the number of
+    workers.
+    String columns are written dictionary-encoded (read back as categoricals).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output directory (created; existing files with the same names are overwritten).
+    n_patients : int
+    random_state : int
+    index_date : date-like, default "2025-04-01"
+    batch_size : int, default 250_000
+        Patients per batch (memory bound).
+    n_buckets : int, optional
+        Number of patient buckets; default one per million patients.
+    progress : bool, optional
+        Show a tqdm bar; ``None`` shows it only when stderr is a terminal.
+
+    Returns
+    -------
+    dict
+        ``rows`` (per table), ``files`` (per table), ``n_buckets``, ``bucket_width``,
+        ``path`` and the arguments.
+
+    Examples
+    --------
+    >>> import tempfile, pyarrow.dataset as ds
+    >>> from pophealth.synthetic import write_population
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     summary = write_population(tmp, 2_000, random_state=1, progress=False)
+    ...     ds.dataset(f"{tmp}/register", partitioning="hive").count_rows()
+    2000
+    """
+    from tqdm.auto import tqdm
+
+    _check_args(n_patients, random_state)
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    n_patients, random_state = int(n_patients), int(random_state)
+    index_date = str(pd.Timestamp(index_date).date())
+    ctx = _cached_context(n_patients, random_state, index_date)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    per_batch = max(1, -(-int(batch_size) // _m.BLOCK_SIZE))
+    n_buckets = n_buckets or max(1, -(-n_patients // 1_000_000))
+    width = max(1, -(-ctx.n_blocks // int(n_buckets))) * _m.BLOCK_SIZE
+    tasks = [(str(path), n_patients, random_state, index_date, i, first,
+              min(first + per_batch, ctx.n_blocks), width)
+             for i, first in enumerate(range(0, ctx.n_blocks, per_batch))]
+    if progress is None:
+        progress = sys.stderr.isatty()
+    files = {t: [] for t in _TABLES}
+    rows = dict.fromkeys(_TABLES, 0)
+    workers = min(_n_workers(), len(tasks))
+    with tqdm(total=n_patients, unit="patients", disable=not progress, desc="synthesising") as bar:
+        if workers > 1:
+            ctx_mp = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx_mp) as pool:
+                # at most `workers` batches in flight: bounded memory
+                results = _bounded_map(pool, _run_batch, tasks, workers, bar)
+        else:
+            results = []
+            for task in tasks:
+                results.append(_run_batch(task))
+                bar.update(results[-1][2])
+    for r, f, _ in results:
+        for name in _TABLES:
+            rows[name] += r[name]
+            files[name].extend(f[name])
+    return {
+        "path": str(path), "n_patients": n_patients, "random_state": random_state,
+        "index_date": index_date, "n_buckets": int((n_patients - 1) // width + 1),
+        "bucket_width": int(width), "rows": rows, "files": {k: sorted(v) for k, v in files.items()},
+    }
+
+
+def _bounded_map(pool, fn, tasks: list, in_flight: int, bar) -> list:
+    results = [None] * len(tasks)
+    pending = {}
+    queue = list(enumerate(tasks))
+    while queue or pending:
+        while queue and len(pending) < in_flight:
+            i, task = queue.pop(0)
+            pending[pool.submit(fn, task)] = i
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            results[pending.pop(fut)] = fut.result()
+            bar.update(fut.result()[2])
+    return results
+
+
+def realism_summary(pop: Population) -> dict:  # noqa: D103 (docstring copied below)
+    from pophealth.synthetic._report import realism_summary as _summary
+
+    return _summary(pop)
+
+
+realism_summary.__doc__ = __import__(
+    "pophealth.synthetic._report", fromlist=["realism_summary"]).realism_summary.__doc__
