@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import stages
+from benchmarks import _common, stages, stages_extra
 from benchmarks._measure import gib, measure
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +42,7 @@ def _run_stage(name: str, fn, n: int, ctx: dict) -> dict:
             warnings.simplefilter("ignore")
             with measure() as m:
                 info = fn(ctx) or {}
-    except stages.Skip as exc:
+    except _common.Skip as exc:
         return {"size": n, "stage": name, "skipped": str(exc)}
     row = {"size": n, "stage": name, "seconds": round(m.seconds, 3),
            "peak_rss_gib": gib(info.pop("peak_rss", m.peak_rss))}
@@ -57,8 +57,8 @@ def _run_stage(name: str, fn, n: int, ctx: dict) -> dict:
 
 
 def run_size(n: int, cache: Path, peer: bool) -> list[dict]:
-    ctx = {"n": n, "path": stages.ensure_population(n, cache)}
-    rows = [stages.generation_row(n, ctx["path"])]
+    ctx = {"n": n, "path": _common.ensure_population(n, cache)}
+    rows = [_common.generation_row(n, ctx["path"])]
     plan = [
         ("read events (strings)", stages.read_events),
         ("flags+charlson", stages.flags_charlson),
@@ -66,20 +66,20 @@ def run_size(n: int, cache: Path, peer: bool) -> list[dict]:
         ("flags+hfrs", stages.flags_hfrs),
         ("score_patients (all indices, in memory)", stages.score_all),
         ("area statistics (aggregate, DSR, SII)", stages.area_stats),
-        ("segmentation", stages.segmentation),
-        ("risk scoring", stages.risk_scoring),
+        ("segmentation", stages_extra.segmentation),
+        ("risk scoring", stages_extra.risk_scoring),
     ]
     for name, fn in plan:
         rows.append(_run_stage(name, fn, n, ctx))
         print(json.dumps(rows[-1]), flush=True)
     ctx.clear()
     for name, fn in (("score_dataset (streamed from disk, own process)", stages.streamed),
-                     ("caseload job (own process)", stages.job)):
-        rows.append(_run_stage(name, fn, n, {"n": n, "path": stages.ensure_population(n, cache)}))
+                     ("caseload job (own process)", stages_extra.job)):
+        rows.append(_run_stage(name, fn, n, {"n": n, "path": _common.ensure_population(n, cache)}))
         print(json.dumps(rows[-1]), flush=True)
     if peer:
         rows.append(_run_stage("peer: comorbidipy 0.5 charlson", stages.peer, n,
-                               {"n": n, "path": stages.ensure_population(n, cache)}))
+                               {"n": n, "path": _common.ensure_population(n, cache)}))
         print(json.dumps(rows[-1]), flush=True)
     return rows
 

@@ -1,15 +1,14 @@
-"""Stage functions of the benchmark suite. Each takes a context dict, may add to it, and
-returns extra fields for its result row (``rows`` for rows/s; ``seconds``/``peak_rss``
-to override the in-process measurement, e.g. for stages run in their own process)."""
+"""Benchmark stages for the scoring core: reading events, flags and each index, all indices,
+area statistics, streamed scoring and the comorbidipy peer. Each takes a context dict, may
+add to it, and returns extra fields for its result row (``rows`` for rows/s;
+``seconds``/``peak_rss`` to override the in-process measurement, e.g. for stages run in
+their own process). Stages for the analyses and the job are in ``stages_extra.py``."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -18,44 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
-from benchmarks._measure import measure
-
-INDEX_DATE = "2025-04-01"
-SYNTHETIC_LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
-
-
-class Skip(Exception):
-    """Stage not available (module missing, peer not installed)."""
-
-
-def ensure_population(n: int, cache: Path) -> Path:
-    path = cache / f"pop_{n}"
-    if not (path / "_generation.json").exists():
-        from pophealth.synthetic import write_population
-
-        shutil.rmtree(path, ignore_errors=True)
-        with measure() as m:
-            summary = write_population(path, n, random_state=0, index_date=INDEX_DATE,
-                                       progress=False)
-        (path / "_generation.json").write_text(json.dumps({
-            "seconds": m.seconds, "peak_rss": m.peak_rss, "rows": summary["rows"]}))
-    return path
-
-
-def generation_row(n: int, path: Path) -> dict:
-    g = json.loads((path / "_generation.json").read_text())
-    rows = sum(g["rows"].values())
-    return {"size": n, "stage": "generation (write_population, cached)",
-            "seconds": round(g["seconds"], 3), "rows": rows,
-            "rows_per_s": round(rows / g["seconds"]), "patients_per_s": round(n / g["seconds"]),
-            "peak_rss_gib": round(g["peak_rss"] / 2**30, 3)}
-
-
-def _register(ctx):
-    if "register" not in ctx:
-        reg = ds.dataset(ctx["path"] / "register", partitioning="hive").to_table().to_pandas()
-        ctx["register"] = reg.drop(columns="bucket").sort_values("patient_id").reset_index(drop=True)
-    return ctx["register"]
+from benchmarks._common import INDEX_DATE, SYNTHETIC_LISTS, Skip, load_register, own_process
 
 
 def read_events(ctx):
@@ -65,14 +27,14 @@ def read_events(ctx):
     # codes as Python strings, as an analyst's frame would hold them
     table = table.set_column(1, "code", table.column("code").cast("string"))
     ctx["icd10_events"] = table.to_pandas()
-    _register(ctx)
+    load_register(ctx)
     return {"rows": table.num_rows}
 
 
 def _flags_and(ctx, codelist, score):
     import pophealth as ph
 
-    ev, reg = ctx["icd10_events"], _register(ctx)
+    ev, reg = ctx["icd10_events"], load_register(ctx)
     best = None
     for _ in range(3):  # best of three: the first call also pays one-off page faults
         t0 = time.perf_counter()
@@ -111,7 +73,7 @@ def score_all(ctx):
     events = ds.dataset(ctx["path"] / "events", partitioning="hive").to_table(
         columns=["patient_id", "code", "code_system", "date"]).to_pandas()
     t0 = time.perf_counter()
-    ctx["scores"] = ph.score_patients(_register(ctx), events, index_date=INDEX_DATE,
+    ctx["scores"] = ph.score_patients(load_register(ctx), events, index_date=INDEX_DATE,
                                       codelists=SYNTHETIC_LISTS)
     seconds = time.perf_counter() - t0
     ctx["all_events"] = events
@@ -123,7 +85,7 @@ def area_stats(ctx):
 
     out = ds.dataset(ctx["path"] / "outcomes", partitioning="hive").to_table(
         columns=["patient_id", "emergency_admission"]).to_pandas()
-    patients = _register(ctx).merge(out, on="patient_id")
+    patients = load_register(ctx).merge(out, on="patient_id")
     t0 = time.perf_counter()
     lsoa = areas.aggregate_by_area(patients, by="lsoa", numerator="emergency_admission")
     areas.dsr(lsoa, multiplier=1000)
@@ -131,35 +93,6 @@ def area_stats(ctx):
     areas.sii(areas.crude_rate(imd, multiplier=1000, disclosure_control=False), random_state=0,
               repetitions=10_000)
     return {"seconds": time.perf_counter() - t0, "lsoas": int(patients["lsoa"].nunique())}
-
-
-def _need(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise Skip(f"{module} not available yet")
-
-
-def segmentation(ctx):
-    _need("pophealth.segments")
-    from benchmarks import stages_extra
-
-    return stages_extra.segmentation(ctx)
-
-
-def risk_scoring(ctx):
-    _need("pophealth.risk.models")
-    from benchmarks import stages_extra
-
-    return stages_extra.risk_scoring(ctx)
-
-
-def _own_process(code: str, *args) -> dict:
-    """Run ``code`` in a fresh interpreter; it prints one JSON object."""
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
-                          text=True, check=False, cwd=Path(__file__).resolve().parents[1])
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    return info
 
 
 _STREAM = """
@@ -180,16 +113,9 @@ print(json.dumps({"seconds": dt, "peak_rss": hwm,
 
 
 def streamed(ctx):
-    info = _own_process(_STREAM, ctx["path"])
+    info = own_process(_STREAM, ctx["path"])
     return {"seconds": info["seconds"], "peak_rss": info["peak_rss"], "rows": info["events"],
             "batches": info["batches"]}
-
-
-def job(ctx):
-    _need("pophealth.jobs")
-    from benchmarks import stages_extra
-
-    return stages_extra.job(ctx)
 
 
 def peer(ctx):

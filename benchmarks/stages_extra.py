@@ -1,8 +1,9 @@
-"""Benchmark stages for segmentation, risk scoring and the caseload job."""
+"""Benchmark stages for segmentation, risk scoring and the caseload job (the parts above the
+scoring core). Shares only ``_common`` with ``stages.py``."""
 
 from __future__ import annotations
 
-from benchmarks.stages import Skip
+from benchmarks._common import INDEX_DATE, Skip, load_register
 
 JOB_MAX_PATIENTS = 1_000_000
 
@@ -12,15 +13,14 @@ def segmentation(ctx):
 
     import pyarrow.dataset as ds
 
-    from benchmarks.stages import INDEX_DATE, _register
-    from pophealth.demo import patient_table
+    from pophealth.core import patient_table
     from pophealth.segments import bridges_to_health
 
     if "scores" not in ctx:
         raise Skip("needs the score_patients stage")
     activity = ds.dataset(ctx["path"] / "activity", partitioning="hive").to_table(
         columns=["patient_id", "date", "kind", "cost"]).to_pandas()
-    patients = patient_table(_register(ctx), ctx["scores"], activity, index_date=INDEX_DATE)
+    patients = patient_table(load_register(ctx), ctx["scores"], activity, index_date=INDEX_DATE)
     t0 = time.perf_counter()
     seg = bridges_to_health(patients, ctx["all_events"], index_date=INDEX_DATE,
                             extra_codelists=("cms_synthetic_pc",))
@@ -44,7 +44,6 @@ def risk_scoring(ctx):
 
     import pyarrow.dataset as ds
 
-    from benchmarks.stages import INDEX_DATE, _register
     from pophealth.risk.features import make_features
     from pophealth.risk.model_io import load_model
 
@@ -54,7 +53,7 @@ def risk_scoring(ctx):
     activity = ds.dataset(ctx["path"] / "activity", partitioning="hive").to_table(
         columns=["patient_id", "date", "kind", "cost", "length_of_stay"]).to_pandas()
     t0 = time.perf_counter()
-    X = make_features(_register(ctx), ctx["scores"], activity, index_date=INDEX_DATE)
+    X = make_features(load_register(ctx), ctx["scores"], activity, index_date=INDEX_DATE)
     t1 = time.perf_counter()
     risk = model.predict_risk(X)
     t2 = time.perf_counter()

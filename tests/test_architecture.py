@@ -116,3 +116,21 @@ def test_the_checker_catches_upward_sideways_root_and_lazy_imports(tmp_path):
     assert any("risk -> areas" in f for f in found)
     assert any("the package root" in f for f in found)
     assert any("risk -> demo" in f for f in found)
+
+
+def test_benchmark_stage_modules_do_not_import_each_other():
+    """stages.py and stages_extra.py share only benchmarks/_common.py (no import cycle)."""
+    bench = PKG.parents[1] / "benchmarks"
+    for name, other in (("stages.py", "stages_extra"), ("stages_extra.py", "stages")):
+        tree = ast.parse((bench / name).read_text(encoding="utf-8"))
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets.add(node.module)
+                targets.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+        assert f"benchmarks.{other}" not in targets, name
+    common = ast.parse((bench / "_common.py").read_text(encoding="utf-8"))
+    assert not any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("benchmarks.stages")
+                   for n in ast.walk(common))
