@@ -5,8 +5,6 @@ Everything here works on whole columns with numpy/pyarrow and never loops over r
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pandas as pd
 
@@ -15,10 +13,8 @@ from pophealth.contracts.exceptions import SchemaError
 # A dense lookup table is used for integer ids when max-min is at most this factor
 # times the number of register patients (plus slack); otherwise a hash index.
 _DENSE_FACTOR = 8
-# identity pre-pass of object columns: rows sampled to decide whether strings are shared
-# objects, and the most distinct objects it will turn back into Python strings
-_SAMPLE = 65_536
-_MAX_DISTINCT_OBJECTS = 500_000
+# rows compared first (strided) when checking whether an object column is constant
+_SAMPLE = 4_096
 
 
 def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,58 +39,33 @@ def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
 
-def _object_pointers(values: np.ndarray) -> np.ndarray | None:
-    """The PyObject addresses held by a C-contiguous object array, as an int64 view.
-
-    Read-only; valid while ``values`` is alive (it holds the references).
-    """
-    if values.dtype != object or not values.flags["C_CONTIGUOUS"] or len(values) == 0:
-        return None
-    if values.itemsize != np.dtype(np.intp).itemsize:  # pragma: no cover - exotic ABI
-        return None
-    addr = values.__array_interface__["data"][0]
-    buf = (ctypes.c_ssize_t * len(values)).from_address(addr)
-    return np.ctypeslib.as_array(buf)
-
-
 def _factorize_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Factorize an object array of strings, hashing each distinct *object* once.
+    """Factorize an object array of strings by value (pandas' hash table).
 
-    Columns read from Parquet by pyarrow share one Python object per distinct string
-    (``deduplicate_objects``), so the identity pass below (Arrow's C++ hash of the
-    int64 addresses) leaves only a few thousand objects for pandas to hash by value.
-    Without sharing it is still correct, merely no faster than hashing by value.
+    This is the route for in-memory object columns. Files are read with codes as
+    dictionaries (:func:`pophealth.engines.io.read_table`), which skips hashing altogether;
+    ``benchmarks/bench_factorize.py`` measures both routes.
     """
-    ptrs = _object_pointers(values)
-    if ptrs is not None:
-        sample = ptrs[:_SAMPLE]
-        if len(np.unique(sample)) > len(sample) // 2:  # objects are not shared
-            ptrs = None
-    if ptrs is not None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        enc = pc.dictionary_encode(pa.array(ptrs, type=pa.int64()))
-        if len(enc.dictionary) > _MAX_DISTINCT_OBJECTS:
-            ptrs = None
-    if ptrs is None:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
-    ident = enc.indices.to_numpy(zero_copy_only=False)
-    # one object per distinct address: the array holds a reference to each, so they
-    # are alive and the addresses are valid for the duration of this call
-    distinct = np.empty(len(enc.dictionary), dtype=object)
-    distinct[:] = [ctypes.cast(a, ctypes.py_object).value for a in enc.dictionary.to_pylist()]
-    by_value, uniques = pd.factorize(distinct, use_na_sentinel=True)
-    return by_value.astype(np.int32 if len(uniques) < 2**31 - 1 else np.int64)[ident], np.asarray(
-        uniques, dtype=object
-    )
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
 
 def is_constant_object(values: np.ndarray) -> bool:
-    """True when every element of an object array is the *same* object (cheap check)."""
-    ptrs = _object_pointers(values)
-    return ptrs is not None and bool(np.all(ptrs == ptrs[0]))
+    """True when every element of an object array equals the first (by value).
+
+    A strided sample is compared first, so a column that varies is rejected after a few
+    thousand comparisons; only a column that looks constant is compared in full.
+    """
+    n = len(values)
+    if n == 0:
+        return False
+    first = values[0]
+    if first is None or (isinstance(first, float) and np.isnan(first)):
+        return False
+    step = max(1, n // _SAMPLE)
+    if not bool(np.all(values[::step] == first)):
+        return False
+    return bool(np.all(values == first))
 
 
 def _arrow_of(series: pd.Series):

@@ -19,15 +19,23 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-__all__ = ["open_dataset", "read_table", "buckets", "iter_batches",
+__all__ = ["DICTIONARY_COLUMNS", "open_dataset", "read_table", "buckets", "iter_batches",
            "atomic_file", "write_parquet_atomic"]
+
+
+#: String columns read as Arrow dictionaries (pandas categoricals): the core then reuses
+#: the dictionary instead of building and hashing one Python string per row.
+DICTIONARY_COLUMNS: tuple[str, ...] = ("code", "code_system", "kind", "setting")
 
 
 def open_dataset(path) -> ds.Dataset:
     """Open a Parquet file or hive-partitioned Parquet directory (or a CSV file).
+
+    Parquet string columns named in :data:`DICTIONARY_COLUMNS` are read as dictionaries.
 
     Raises
     ------
@@ -39,17 +47,46 @@ def open_dataset(path) -> ds.Dataset:
         raise FileNotFoundError(2, "input not found", str(path))
     if path.is_file() and path.suffix.lower() == ".csv":
         return ds.dataset(path, format="csv")
-    dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": list(DICTIONARY_COLUMNS)})
+    dataset = ds.dataset(path, format=fmt, partitioning="hive")
     if not dataset.files:
         raise FileNotFoundError(2, "no Parquet files under input", str(path))
     return dataset
 
 
+def _encode_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary-encode the :data:`DICTIONARY_COLUMNS` that arrived as plain strings (CSV)."""
+    for name in DICTIONARY_COLUMNS:
+        if name in table.column_names:
+            col = table.column(name)
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                i = table.column_names.index(name)
+                table = table.set_column(i, name, pc.dictionary_encode(col))
+    return table
+
+
 def read_table(path, *, columns: Sequence[str] | None = None, filter=None) -> pd.DataFrame:
-    """Read a table (file or dataset) into pandas; dictionary columns become categoricals."""
+    """Read a table (file or dataset) into pandas.
+
+    Codes, code systems, activity kinds and settings come back as categoricals (Arrow
+    dictionaries), never as one Python string per row; other dictionary columns become
+    categoricals too.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> from pophealth.engines.io import read_table
+    >>> ev = pd.DataFrame({"patient_id": [1, 2], "code": ["I21", "I21"],
+    ...                    "code_system": ["icd10", "icd10"]})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ev.to_parquet(f"{d}/events.parquet")
+    ...     back = read_table(f"{d}/events.parquet")
+    >>> back["code"].dtype.name, back["code"].tolist()
+    ('category', ['I21', 'I21'])
+    """
     table = open_dataset(path).to_table(columns=list(columns) if columns else None,
                                         filter=filter)
-    return table.to_pandas()
+    return _encode_dictionaries(table).to_pandas()
 
 
 def buckets(dataset: ds.Dataset) -> list | None:
