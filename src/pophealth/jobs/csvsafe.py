@@ -40,7 +40,7 @@ def _starts(s: pd.Series, pattern: str) -> pd.Series | None:
         hit = s.str.contains(pattern, regex=True)
     except AttributeError:  # an object column holding no strings at all
         return None
-    return hit.fillna(False).astype(bool)
+    return hit.eq(True)  # NaN (non-string cells) -> False, without object downcasting
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,8 @@ A PCN or practice code is any text, so it cannot be a file name as it stands (``
 ``..``, ``.hidden``, ``CON``, unicode, or ``p1`` next to ``P1`` on a case-insensitive file
 system). Each code gets the stem ``<slug>-<hash>``:
 
-* ``slug`` - the code's ASCII letters and digits, other runs replaced by ``_``, trimmed
+* ``slug`` - the code's ASCII letters and digits (accents dropped: ``é`` -> ``e``), any
+  other run of characters replaced by ``_``, trimmed
   to 32 characters and starting with a letter or digit (``code`` when none are left), so
   the file is readable and never hidden;
 * ``hash`` - the first 12 hex digits of SHA-256 of the exact code (UTF-8), so codes that
@@ -67,8 +68,9 @@ def file_stem(code: str, kind: str = "pcn") -> str:
     """
     if code == "":
         return UNKNOWN_STEMS[kind]
-    ascii_text = unicodedata.normalize("NFKD", code).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", ascii_text).strip("_")[:_SLUG_MAX].strip("_")
+    decomposed = unicodedata.normalize("NFKD", code)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c))  # é -> e
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", base).strip("_")[:_SLUG_MAX].strip("_")
     digest = hashlib.sha256(code.encode("utf-8")).hexdigest()[:_HASH_HEX]
     return f"{slug or 'code'}-{digest}"
 

@@ -8,6 +8,7 @@ swapped atomically), ``reports/`` and ``.lock``.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import logging
@@ -97,12 +98,15 @@ def _hash_path(path: Path) -> str:
 def _write_table(frame: pd.DataFrame, target: Path, fmt: str) -> Path:
     """Write one output table atomically (temporary sibling, fsync, rename).
 
-    CSV text cells are formula-safe (:func:`pophealth.jobs.csvsafe.neutralise_formulas`).
+    CSV text cells are formula-safe (:func:`pophealth.jobs.csvsafe.neutralise_formulas`)
+    and every non-numeric cell is double-quoted, so a carriage return or line feed inside
+    a value can never start a new row (OWASP; RFC 4180).
     """
     with atomic_file(target) as fh:
         if fmt == "csv":
             safe = neutralise_formulas(frame)
-            fh.write(safe.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+            fh.write(safe.to_csv(index=False, lineterminator="\n",
+                                 quoting=csv.QUOTE_NONNUMERIC).encode("utf-8"))
         else:
             frame.to_parquet(fh, index=False, compression="zstd")
     return target
