@@ -4,12 +4,21 @@
 Parquet datasets or CSV), scores indices, predicts risk, assigns segments, selects the
 caseload with named rules and writes, under ``output.dir``::
 
-    runs/<run_id>/caseload/<pcn>.csv      one ranked list per PCN (pseudo ids only)
-    runs/<run_id>/practice/<practice>.csv optional, one per practice
-    runs/<run_id>/changes/<pcn>.csv       who is new and who left since the previous run
-    runs/<run_id>/manifest.json           written last: versions, hashes, counts, key
-                                          fingerprint, index_date, run id
+    runs/<run_id>/caseload/<stem>.csv     one ranked list per PCN (pseudo ids only)
+    runs/<run_id>/practice/<stem>.csv     optional, one per practice
+    runs/<run_id>/changes/<stem>.csv      who is new and who left since the previous run
+    runs/<run_id>/index.csv               kind, code, missing, file, rows: code -> file
+    runs/<run_id>/manifest.json           written last: versions, file SHA-256 digests,
+                                          counts, key fingerprint, index_date, run id
     current -> runs/<run_id>              swapped atomically when the run is complete
+
+File stems are collision-free and never hidden (``<slug>-<hash of the code>``, see
+:mod:`pophealth.jobs.filenames`); patients with no PCN are listed in
+``caseload/unknown-pcn.csv`` (counted as ``counts.unknown_pcn``), so every selected
+patient is on exactly one list. Caseload files carry only the columns of
+:mod:`pophealth.jobs.columns` (an allow-list); CSV text cells are formula-safe
+(:mod:`pophealth.jobs.csvsafe`). The manifest's ``files.<path>.sha256`` is the SHA-256 of
+the file's bytes, so ``sha256sum -c`` can check a run.
 
 Guarantees: the config is checked (unknown keys are errors) and the pseudonymisation key
 loaded before any data is read; a lock refuses a concurrent run on the same output; a
@@ -42,7 +51,9 @@ import pandas as pd
 
 from pophealth.cohorts.caseload import select_caseload
 from pophealth.contracts.exceptions import CodelistError, ConfigError, SchemaError
+from pophealth.jobs.columns import check_include_columns
 from pophealth.jobs.config import JobConfig
+from pophealth.jobs.filenames import file_stems, normalise_codes
 from pophealth.jobs.inputs import DataQualityError, _build_patients
 from pophealth.jobs.pseudonymise import key_fingerprint, load_key, pseudonymise
 from pophealth.jobs.runstore import (
@@ -50,7 +61,6 @@ from pophealth.jobs.runstore import (
     _clean_leftovers,
     _hash_path,
     _previous,
-    _safe_name,
     _versions,
     _write_json,
     _write_table,
@@ -105,6 +115,7 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
     from pophealth._version import __version__
     from pophealth.engines.io import open_dataset
 
+    check_include_columns(config.include_columns)  # allow-list, before any data is read
     key = load_key(config.key_env, environ=environ)
     fingerprint = key_fingerprint(key)
     for name, path in config.inputs.items():
@@ -149,26 +160,63 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
                         version=__version__)
 
 
+def _pcn_key(patients: pd.DataFrame) -> pd.DataFrame:
+    """``patients`` plus ``_pcn_key``: the PCN code as text, ``""`` when missing, so that
+    None, NaN and blank PCNs form one group (the ``unknown-pcn`` list)."""
+    return patients.assign(_pcn_key=normalise_codes(patients["pcn"].to_numpy()))
+
+
+def _changes(new_rows: pd.DataFrame, left: pd.DataFrame, pcn: str) -> pd.DataFrame:
+    return pd.concat([
+        pd.DataFrame({"pseudo_id": new_rows["pseudo_id"], "pcn": pcn,
+                      "practice": new_rows["practice"], "change": "new",
+                      "rank": new_rows["rank"].astype("Int64"),
+                      "previous_rank": pd.array([pd.NA] * len(new_rows), "Int64"),
+                      "rule": new_rows["rule"]}),
+        pd.DataFrame({"pseudo_id": left["pseudo_id"], "pcn": pcn,
+                      "practice": left["practice"], "change": "left",
+                      "rank": pd.array([pd.NA] * len(left), "Int64"),
+                      "previous_rank": left["rank"].astype("Int64"),
+                      "rule": left["rule"]}),
+    ], ignore_index=True).sort_values(["change", "rank", "previous_rank", "pseudo_id"],
+                                       kind="stable", ignore_index=True)
+
+
+def _check_accounted(kind: str, written: int, expected: int) -> None:
+    if written != expected:  # pragma: no cover - an internal invariant
+        raise RuntimeError(f"{kind} files hold {written} row(s) but {expected} were selected "
+                           "(rule 'every_selected_patient_listed'); nothing published")
+
+
 def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint: str,
              counts: dict, notes: list, *, run_id: str, input_hashes: dict,
              previous: dict | None, rotated: bool, version: str) -> JobResult:
     out = config.output_dir
     rank_by = config.rank_by
-    selected = select_caseload(patients, config.rules, rank_by=rank_by, group_by="pcn")
+    missing = [c for c in config.include_columns if c not in patients.columns]
+    if missing:
+        raise ConfigError(f"[output] include_columns: {missing} not in this job's patient "
+                          "table (rule 'column_available')")
+    patients = _pcn_key(patients)
+    selected = select_caseload(patients, config.rules, rank_by=rank_by, group_by="_pcn_key")
     ids = patients["_pseudo_source"].reindex(selected.index)
     caseload = pd.DataFrame({"pseudo_id": pseudonymise(ids.to_numpy(), key)},
                             index=selected.index)
-    for col in ("pcn", "practice", "rank", "risk", "tier", "segment"):
+    caseload["pcn"] = selected["_pcn_key"].to_numpy()
+    caseload["practice"] = normalise_codes(selected["practice"].to_numpy())
+    for col in ("rank", "risk", "tier", "segment"):
         if col in selected.columns:
             caseload[col] = selected[col].to_numpy()
     if "risk" in caseload.columns:
         caseload["risk"] = caseload["risk"].astype(np.float64).round(4)
-    for col in ("pcn", "practice", "tier", "segment"):
+    for col in ("tier", "segment"):
         if col in caseload.columns:
             caseload[col] = caseload[col].astype(object).where(caseload[col].notna(), "")
     prev_dir = out / "runs" / previous["run_id"] if previous else None
     prev = (read_caseload(prev_dir) if prev_dir is not None and not rotated
             else pd.DataFrame(columns=list(_CASELOAD_COLUMNS)))
+    prev = prev.assign(pcn=normalise_codes(prev["pcn"].to_numpy()),
+                       practice=normalise_codes(prev["practice"].to_numpy()))
     if rotated:
         status = np.full(len(caseload), "unknown (key rotated)", dtype=object)
     else:
@@ -187,48 +235,46 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
     runs.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=runs, prefix=f".tmp-{run_id}-"))
     files: dict = {}
+    index_rows: list = []
     ext = config.format
+
+    def write(kind: str, code: str, stem: str, frame: pd.DataFrame) -> None:
+        rel = f"{kind}/{stem}.{ext}"
+        _write_table(frame, tmp / rel, ext)
+        files[rel] = len(frame)
+        index_rows.append({"kind": kind, "code": code, "missing": code == "", "file": rel,
+                           "rows": len(frame)})
+
     try:
-        pcns = sorted(set(patients["pcn"].astype(str)) | set(prev.get("pcn", pd.Series(
-            dtype=object)).astype(str)))
+        pcn_stems = file_stems(set(patients["_pcn_key"]) | set(prev["pcn"]), "pcn")
+        by_pcn = dict(tuple(caseload.groupby("pcn", sort=False)))
+        left_all = prev[~prev["pseudo_id"].isin(caseload["pseudo_id"])]
+        left_by_pcn = dict(tuple(left_all.groupby("pcn", sort=False)))
+        empty = caseload.iloc[:0]
         n_new = n_left = 0
-        for pcn in pcns:
-            part = caseload[caseload["pcn"].astype(str) == pcn]
-            rel = f"caseload/{_safe_name(pcn)}.{ext}"
-            if rel in files:
-                raise ConfigError("two PCN codes map to the same file name")
-            _write_table(part, tmp / rel, ext)
-            files[rel] = len(part)
+        for pcn, stem in pcn_stems.items():
+            part = by_pcn.get(pcn, empty)
+            write("caseload", pcn, stem, part)
             if rotated:
                 continue
-            old = prev[prev["pcn"].astype(str) == pcn]
             new_rows = part[part["status"] == "new"]
-            left = old[~old["pseudo_id"].isin(caseload["pseudo_id"])]
-            changes = pd.concat([
-                pd.DataFrame({"pseudo_id": new_rows["pseudo_id"], "pcn": pcn,
-                              "practice": new_rows["practice"], "change": "new",
-                              "rank": new_rows["rank"].astype("Int64"),
-                              "previous_rank": pd.array([pd.NA] * len(new_rows), "Int64"),
-                              "rule": new_rows["rule"]}),
-                pd.DataFrame({"pseudo_id": left["pseudo_id"], "pcn": pcn,
-                              "practice": left["practice"].astype(str), "change": "left",
-                              "rank": pd.array([pd.NA] * len(left), "Int64"),
-                              "previous_rank": left["rank"].astype("Int64"),
-                              "rule": left["rule"]}),
-            ], ignore_index=True).sort_values(["change", "rank", "previous_rank", "pseudo_id"],
-                                               kind="stable", ignore_index=True)
-            rel = f"changes/{_safe_name(pcn)}.{ext}"
-            _write_table(changes, tmp / rel, ext)
-            files[rel] = len(changes)
+            left = left_by_pcn.get(pcn, prev.iloc[:0])
+            write("changes", pcn, stem, _changes(new_rows, left, pcn))
             n_new += len(new_rows)
             n_left += len(left)
+        _check_accounted("caseload", sum(r["rows"] for r in index_rows
+                                         if r["kind"] == "caseload"), len(caseload))
         if config.per_practice:
-            for practice, part in caseload.groupby("practice", sort=True):
-                part = part.copy()
+            groups = dict(tuple(caseload.groupby("practice", sort=False)))
+            for practice, stem in file_stems(groups, "practice").items():
+                part = groups[practice].copy()
                 part["rank"] = np.arange(1, len(part) + 1)  # already ordered by PCN rank
-                rel = f"practice/{_safe_name(practice)}.{ext}"
-                _write_table(part, tmp / rel, ext)
-                files[rel] = len(part)
+                write("practice", practice, stem, part)
+            _check_accounted("practice", sum(r["rows"] for r in index_rows
+                                             if r["kind"] == "practice"), len(caseload))
+        index = pd.DataFrame(index_rows, columns=["kind", "code", "missing", "file", "rows"])
+        _write_table(index, tmp / "index.csv", "csv")
+        files["index.csv"] = len(index)
         hashes = {rel: _hash_path(tmp / rel) for rel in sorted(files)}
         manifest = {
             "pophealth_version": version,
@@ -248,7 +294,8 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
                        "left": None if rotated else n_left,
                        "by_rule": selected.attrs.get("rule_counts", {}),
                        "by_pcn": {str(k): int(v) for k, v in
-                                  caseload["pcn"].value_counts().sort_index().items()}},
+                                  caseload["pcn"].value_counts().sort_index().items()},
+                       "unknown_pcn": int((caseload["pcn"] == "").sum())},
             "files": {rel: {"rows": files[rel], "sha256": hashes[rel]} for rel in files},
             "data_quality_notes": notes,
             "versions": _versions(),
@@ -351,7 +398,7 @@ def demo_job(out_dir, *, n_patients: int = 50_000, random_state: int = 0,
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     result = demo_job(tmp, n_patients=2_000)
     ...     sorted(result.manifest["files"])[:1], result.manifest["counts"]["patients_included"]
-    (['caseload/SYNPCN0001.csv'], 2000)
+    (['caseload/SYNPCN0001-3eff122e84ae.csv'], 2000)
     """
     from pophealth.synthetic import write_population
 
