@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
@@ -97,7 +97,7 @@ def test_make_features_errors_name_columns_and_counts(tables):
         make_features(reg, flags.loc[[10, 99]], act, index_date=INDEX)
     with pytest.raises(SchemaError, match=r"\['prior_cost'\] clash"):
         make_features(reg, flags.assign(prior_cost=1.0), act, index_date=INDEX)
-    with pytest.raises(SchemaError, match=r"\['kind'\]"):
+    with pytest.raises(SchemaError, match="column 'kind' breaks rule 'missing_column'"):
         make_features(reg, flags, act.drop(columns="kind"), index_date=INDEX)
     with pytest.raises(SchemaError, match="'age' or 'date_of_birth'"):
         make_features(reg.drop(columns="date_of_birth"), flags, act, index_date=INDEX)
@@ -252,3 +252,61 @@ def test_calibration_table_and_risk_groups():
     assert g["age_band"].astype(str).tolist() == ["0-17", "18-44", "85+"]
     assert g["imd_quintile"].tolist()[:2] == [1, 2] and pd.isna(g["imd_quintile"].iloc[2])
     assert list(g.columns) == ["imd_quintile", "sex", "age_band", "ethnicity"]
+
+
+# ------------------------------------------------- issue 13 item 15: counts and alignment
+
+
+def test_top_fraction_float_trap_seven_percent_of_100():
+    assert 0.07 * 100 == 7.000000000000001  # the trap: a bare ceil gives 8
+    risk = np.arange(100, 0, -1) / 100.0  # 100 distinct risks, no ties
+    assert int(top_fraction(risk, 0.07).sum()) == 7  # 7 % of 100, by hand
+    tiers = risk_tiers(risk, cuts=(0.07, 0.5), labels=["top", "middle", "rest"])
+    assert int((tiers == "top").sum()) == 7
+    np.testing.assert_array_equal(top_fraction(risk, 0.07), (tiers == "top").to_numpy())
+
+
+# n where float multiplication errs upwards (e.g. 0.29 * 100 = 29.000000000000004)
+@example(7, 100)
+@example(29, 1500)
+@example(57, 1200)
+@example(14, 50)
+@given(st.sampled_from([7, 10, 30, 14, 29, 57, 35]),
+       st.one_of(st.integers(1, 3000), st.sampled_from([50, 100, 200, 400, 700, 1200])))
+def test_top_fraction_and_tiers_agree_on_integer_count(percent, n):
+    fraction = percent / 100
+    risk = np.arange(n, 0, -1, dtype=float)  # distinct: the count is exact
+    expected = (percent * n + 99) // 100  # ceil(percent * n / 100) in integer arithmetic
+    flagged = top_fraction(risk, fraction)
+    assert int(flagged.sum()) == expected
+    tiers = risk_tiers(risk, cuts=(fraction,), labels=["top", "rest"])
+    np.testing.assert_array_equal(flagged, (tiers == "top").to_numpy())
+
+
+def test_evaluate_risk_aligns_series_on_index():
+    # hand-computed AUROC: events at risks .9, .7, .1; non-events .8, .3, .2;
+    # pairs (event > non-event): .9 beats 3, .7 beats 2, .1 beats 0 -> 5 of 9
+    y = pd.Series([1, 0, 1, 0, 0, 1], index=[11, 12, 13, 14, 15, 16])
+    risk = pd.Series([0.9, 0.8, 0.7, 0.3, 0.2, 0.1], index=y.index)
+    shuffled = risk.iloc[[3, 0, 5, 1, 4, 2]]
+    aligned = evaluate_risk(y, risk, top=(0.5,))
+    got = evaluate_risk(y, shuffled, top=(0.5,))
+    assert got.loc[("all", "all"), "auroc"] == pytest.approx(5 / 9)
+    pd.testing.assert_frame_equal(got, aligned)
+    # the fault being fixed: by position the shuffled Series gives another AUROC
+    positional = evaluate_risk(y.to_numpy(), shuffled.to_numpy(), top=(0.5,))
+    assert positional.loc[("all", "all"), "auroc"] != pytest.approx(5 / 9)
+    # groups are aligned the same way
+    groups = pd.Series(["a", "a", "a", "b", "b", "b"], index=y.index, name="g")
+    by_group = evaluate_risk(y, shuffled, top=(0.5,), groups=groups.iloc[::-1])
+    assert by_group.loc[("g", "a"), "n"] == 3 and by_group.loc[("g", "a"), "events"] == 2
+
+
+def test_evaluate_risk_refuses_series_with_other_labels():
+    y = pd.Series([1, 0, 1], index=[1, 2, 3])
+    with pytest.raises(SchemaError, match=r"2 index label\(s\) only in y_true, 2 only in risk"):
+        evaluate_risk(y, pd.Series([0.1, 0.2, 0.3], index=[1, 8, 9]))
+    with pytest.raises(SchemaError, match=r"1 duplicated index label"):
+        evaluate_risk(y, pd.Series([0.1, 0.2, 0.3], index=[1, 1, 2]))
+    with pytest.raises(SchemaError, match=r"groups .*3 index label\(s\) only in y_true"):
+        evaluate_risk(y, [0.1, 0.2, 0.3], groups=pd.Series(["a", "b", "c"], index=[7, 8, 9]))

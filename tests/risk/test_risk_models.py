@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import zipfile
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -194,21 +191,6 @@ def test_persistence_errors(tmp_path, data):
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="not a pophealth model file"):
         load_model(tmp_path / "junk.zip")
-    path = save_model(model, tmp_path / "m.zip", training_period=("2024-01-01", "2024-12-31"))
-    with zipfile.ZipFile(path) as zf:
-        meta, blob = json.loads(zf.read("metadata.json")), zf.read("model.pkl")
-    meta["versions"]["scikit-learn"] = "0.0.1"
-    with zipfile.ZipFile(tmp_path / "old.zip", "w") as zf:
-        zf.writestr("metadata.json", json.dumps(meta))
-        zf.writestr("model.pkl", blob)
-    with pytest.warns(UserWarning, match="saved with scikit-learn 0.0.1"):
-        load_model(tmp_path / "old.zip")
-    meta["format_version"] = 99
-    with zipfile.ZipFile(tmp_path / "future.zip", "w") as zf:
-        zf.writestr("metadata.json", json.dumps(meta))
-        zf.writestr("model.pkl", blob)
-    with pytest.raises(ConfigError, match="format version 99"):
-        load_model(tmp_path / "future.zip")
 
 
 def test_single_model_calibration_scores_with_one_model():

@@ -3,12 +3,14 @@
 Imports :mod:`pophealth.core` and :mod:`pophealth.contracts` only; scikit-learn and
 lifelines are loaded by the modules that need them.
 
-* :mod:`~pophealth.risk.features` -- ``make_features`` from the patient table.
+* :mod:`~pophealth.risk.features` -- ``make_features`` from the patient table (inputs
+  checked first by :mod:`~pophealth.risk.feature_inputs`).
 * :mod:`~pophealth.risk.models` -- ``RiskModel`` (calibrated gradient boosting or
   logistic regression), ``CoxRiskModel``, ``survival_target``.
 * :mod:`~pophealth.risk.tiers` -- ``risk_tiers`` and ``top_fraction``.
 * :mod:`~pophealth.risk.evaluation` -- ``evaluate_risk``, calibration, subgroup audit.
-* :mod:`~pophealth.risk.model_io` -- ``save_model``, ``load_model``, ``read_model_metadata``.
+* :mod:`~pophealth.risk.model_io` -- ``save_model``, ``load_model``, ``read_model_metadata``
+  (no pickle: the model is plain data, see :mod:`~pophealth.risk.model_state`).
 """
 
 from pophealth.risk.evaluation import (

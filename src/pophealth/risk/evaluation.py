@@ -95,6 +95,36 @@ def _metrics(y: np.ndarray, r: np.ndarray, flagged: dict) -> dict:
     return row
 
 
+def _labels_problem(a: pd.Index, b: pd.Index, a_name: str, b_name: str) -> str | None:
+    """Why ``b`` cannot be aligned on ``a`` by label (counts only), or None if it can."""
+    dup = int(a.duplicated().sum()) + int(b.duplicated().sum())
+    if dup:
+        return f"{dup} duplicated index label(s)"
+    only_a, only_b = len(a.difference(b)), len(b.difference(a))
+    if only_a or only_b:
+        return f"{only_a} index label(s) only in {a_name}, {only_b} only in {b_name}"
+    return None
+
+
+def _aligned(y_true, risk, groups):
+    """Reorder pandas ``risk``/``groups`` on the index of a pandas ``y_true`` (same labels)."""
+    if not isinstance(y_true, pd.Series):
+        return y_true, risk, groups
+    index = y_true.index
+    out = []
+    for name, obj in (("risk", risk), ("groups", groups)):
+        if isinstance(obj, pd.Series | pd.DataFrame) and not obj.index.equals(index):
+            why = _labels_problem(index, obj.index, "y_true", name)
+            if why is not None:
+                raise SchemaError(f"evaluate_risk: y_true and {name} are pandas objects whose "
+                                  f"indexes cannot be aligned (rule 'same_index'): {why}",
+                                  [{"column": "index", "rule": "same_index", "count": 0,
+                                    "positions": []}])
+            obj = obj.reindex(index)
+        out.append(obj)
+    return y_true, out[0], out[1]
+
+
 def evaluate_risk(y_true, risk, *, top: Sequence[float] = (0.005, 0.01, 0.05, 0.2),
                   groups: pd.DataFrame | pd.Series | None = None) -> pd.DataFrame:
     """Discrimination, calibration and top-k performance, overall and per subgroup.
@@ -104,15 +134,18 @@ def evaluate_risk(y_true, risk, *, top: Sequence[float] = (0.005, 0.01, 0.05, 0.
     y_true : array-like of bool/0-1
         Observed outcome (e.g. emergency admission in the next 12 months).
     risk : array-like of float in [0, 1]
-        Predicted probabilities, aligned with ``y_true`` by position.
+        Predicted probabilities. When ``y_true`` and ``risk`` are both pandas Series they
+        are aligned on their index (the same unique labels in any order, else
+        :class:`SchemaError` with the counts of unmatched labels); otherwise by position.
     top : sequence of float
         Fractions of the *whole* population flagged as highest risk, with the tie rule of
         :func:`pophealth.risk.tiers.risk_tiers`. Subgroup rows use the same population-wide
         flags, so ``flagged_<x>%`` shows how many of each group are flagged and
         ``sensitivity_top_<x>%`` how many of the group's events are caught (an equity audit).
     groups : DataFrame or Series, optional
-        Categorical columns aligned by position (e.g. :func:`risk_groups`); missing group
-        values are left out of that variable's rows.
+        Categorical columns (e.g. :func:`risk_groups`), aligned on the index of a Series
+        ``y_true`` as ``risk`` is, else by position; missing group values are left out of
+        that variable's rows.
 
     Returns
     -------
@@ -134,7 +167,15 @@ def evaluate_risk(y_true, risk, *, top: Sequence[float] = (0.005, 0.01, 0.05, 0.
                auroc  ppv_top_20%  sensitivity_top_20%
     group level
     all   all  0.7381          0.5               0.3333
+
+    Series are matched by label, not by position:
+
+    >>> import pandas as pd
+    >>> ys, rs = pd.Series(y, index=range(10)), pd.Series(r, index=range(10))
+    >>> float(evaluate_risk(ys, rs.iloc[::-1], top=(0.2,))["auroc"].round(4).iloc[0])
+    0.7381
     """
+    y_true, risk, groups = _aligned(y_true, risk, groups)
     y = np.asarray(y_true).astype(float)
     r = np.asarray(risk, dtype=float)
     if y.shape != r.shape or y.ndim != 1:

@@ -14,6 +14,7 @@ import pandas as pd
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.core.ages import age_at
 from pophealth.core.conditions import register_ids
+from pophealth.risk.feature_inputs import check_feature_inputs
 
 __all__ = ["BASE_FEATURES", "UTILISATION_KINDS", "make_features"]
 
@@ -76,8 +77,15 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
     Raises
     ------
     SchemaError
-        Missing register/activity columns, register patients absent from ``flags``
-        (with the count), or ``flags`` columns that clash with base feature names.
+        One line naming each broken rule's table, column, row count and positions (never
+        values), checked before anything is computed (see
+        :mod:`~pophealth.risk.feature_inputs`): text in ``age``, ``imd_decile``, ``cost``
+        or ``length_of_stay`` (even digits: nothing is coerced to NaN or 0); ages outside
+        0-120; a ``date_of_birth`` that is not a datetime or is after ``index_date``;
+        activity breaking :func:`~pophealth.contracts.schema.validate_activity` (e.g. a
+        missing cost is an error, not a zero). Also: missing register/activity columns,
+        register patients absent from ``flags`` (with the count), or ``flags`` columns
+        that clash with base feature names.
 
     Examples
     --------
@@ -99,12 +107,13 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
     >>> int(X["prior_emergency_admissions"].sum()), X.shape
     (1, (2, 13))
     """
+    check_feature_inputs(register, activity, index_date)
     ids = register_ids(register)
     n = len(ids)
     out = {
         "age": _age(register, index_date),
         "male": _sex(register, n),
-        "imd_decile": (pd.to_numeric(register["imd_decile"], errors="coerce")
+        "imd_decile": (pd.to_numeric(register["imd_decile"])
                        .to_numpy(dtype=float, na_value=np.nan)
                        if "imd_decile" in register.columns else np.full(n, np.nan)),
     }
@@ -117,8 +126,7 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
 
 def _age(register: pd.DataFrame, index_date) -> np.ndarray:
     if "age" in register.columns:
-        return pd.to_numeric(register["age"], errors="coerce").to_numpy(dtype=float,
-                                                                       na_value=np.nan)
+        return pd.to_numeric(register["age"]).to_numpy(dtype=float, na_value=np.nan)
     if "date_of_birth" in register.columns:
         return age_at(register["date_of_birth"], index_date).to_numpy(dtype=float,
                                                                       na_value=np.nan)
@@ -137,11 +145,6 @@ def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
 
 
 def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_days: int) -> dict:
-    missing = [c for c in ("patient_id", "date", "kind", "cost") if c not in activity.columns]
-    if missing:
-        raise SchemaError(f"activity: missing column(s) {missing} (rule 'missing_column')",
-                          [{"column": c, "rule": "missing_column", "count": 0, "positions": []}
-                           for c in missing])
     n = len(ids)
     idx = pd.Timestamp(index_date)
     date = pd.to_datetime(activity["date"])
@@ -154,14 +157,13 @@ def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_day
     for name, kinds in UTILISATION_KINDS.items():
         out[name] = np.bincount(pos[np.isin(kind, kinds)], minlength=n).astype(float)
     if "length_of_stay" in activity.columns:
-        los = pd.to_numeric(activity["length_of_stay"], errors="coerce").to_numpy(
-            dtype=float, na_value=0.0)[keep]
+        los = pd.to_numeric(activity["length_of_stay"]).to_numpy(  # checked: numeric
+            dtype=float, na_value=0.0)[keep]  # a missing stay counts as 0 bed days
         adm = np.isin(kind, _ADMISSIONS)
         out["prior_bed_days"] = np.bincount(pos[adm], weights=los[adm], minlength=n)
     else:
         out["prior_bed_days"] = np.zeros(n)
-    cost = pd.to_numeric(activity["cost"], errors="coerce").to_numpy(dtype=float,
-                                                                     na_value=0.0)[keep]
+    cost = pd.to_numeric(activity["cost"]).to_numpy(dtype=float)[keep]  # checked: no NaN
     out["prior_cost"] = np.bincount(pos, weights=cost, minlength=n)
     return out
 

@@ -1,29 +1,41 @@
 """Save and load fitted risk models with their metadata.
 
-A saved model is one zip file holding ``metadata.json`` (readable without unpickling,
-see :func:`read_model_metadata`) and ``model.pkl``. The metadata records the library
-versions, the model class and parameters, the feature list, the training period and
-the performance figures. A loaded model keeps the metadata as ``metadata_`` and, like
-any fitted pophealth model, refuses to score a table whose columns differ from its
-feature list (:class:`~pophealth.contracts.exceptions.SchemaError` naming the columns).
+A saved model is one zip file holding ``metadata.json`` (see :func:`read_model_metadata`),
+``model.json`` (the fitted model as plain data, see :mod:`~pophealth.risk.model_state`)
+and ``arrays/NNNN.npy`` (its numeric arrays). The metadata records the library versions,
+the model class and parameters, the feature list, the training period, the performance
+figures and a SHA-256 of the model's content. A loaded model keeps the metadata as
+``metadata_`` and, like any fitted pophealth model, refuses to score a table whose
+columns differ from its feature list (:class:`~pophealth.contracts.exceptions.SchemaError`
+naming the columns).
 
-Model files are pickles: load only files you trust (as for any scikit-learn model).
+Loading cannot execute code: there is no pickle. JSON is parsed, arrays are read with
+``numpy.load(..., allow_pickle=False)`` (numeric dtypes only), and only the classes in
+:data:`~pophealth.risk.model_state.ALLOWED` are rebuilt, through their constructors and a
+fixed list of attributes. A file holding anything else -- such as the ``model.pkl`` of
+format version 1 -- is refused before anything in it is read. The checksum catches a
+damaged or partly edited file; it is not a signature (whoever can write the file can
+recompute it), so a file from an untrusted source can still hold a *wrong* model: check
+where it came from, and its performance, before use.
+
 Writes are atomic (temporary file + ``os.replace``) and byte-identical for the same
 model and metadata (fixed zip timestamps, sorted JSON keys; nothing reads the clock).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
-import pickle
+import re
 import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError, SchemaError
@@ -31,8 +43,24 @@ from pophealth.contracts.exceptions import ConfigError, SchemaError
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "read_model_metadata", "save_model"]
 
 FORMAT = "pophealth-risk-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _DATE_TIME = (1980, 1, 1, 0, 0, 0)
+_ARRAY_ENTRY = re.compile(r"^arrays/[0-9]{4,9}\.npy$")
+#: Largest total uncompressed size accepted (a guard against zip bombs).
+MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+
+
+def _content_hash(model_json: bytes, arrays: Mapping[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name, data in [("model.json", model_json), *sorted(arrays.items())]:
+        h.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
 
 
 def _versions() -> dict:
@@ -65,9 +93,10 @@ def save_model(model, path, *, training_period, performance=None,
 
     Parameters
     ----------
-    model : fitted RiskModel, CoxRiskModel or other estimator
+    model : fitted RiskModel or CoxRiskModel
         Must have been fitted on a DataFrame (it has ``feature_names_in_``), so scoring
-        data can be checked against its features.
+        data can be checked against its features. Other estimators cannot be stored in
+        the code-free format (:class:`ConfigError`).
     path : str or Path
     training_period : (date-like, date-like)
         First and last dates the training data cover (e.g. start of the feature
@@ -107,6 +136,11 @@ def save_model(model, path, *, training_period, performance=None,
     start, end = (pd.Timestamp(d) for d in training_period)
     if start > end:
         raise ConfigError("save_model: 'training_period' start is after its end")
+    from pophealth.risk.model_state import to_state
+
+    state, arrays = to_state(model)
+    model_json = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+    array_bytes = {name: _npy_bytes(a) for name, a in arrays.items()}
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "versions": _versions(),
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
@@ -114,11 +148,13 @@ def save_model(model, path, *, training_period, performance=None,
         "features": [str(c) for c in names],
         "training_period": [start.date().isoformat(), end.date().isoformat()],
         "performance": _performance(performance), "description": str(description),
+        "content_sha256": _content_hash(model_json, array_bytes),
     }
     buf = io.BytesIO()
+    entries = [("metadata.json", json.dumps(meta, indent=2, sort_keys=True).encode()),
+               ("model.json", model_json), *sorted(array_bytes.items())]
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in (("metadata.json", json.dumps(meta, indent=2, sort_keys=True).encode()),
-                           ("model.pkl", pickle.dumps(model, protocol=5))):
+        for name, data in entries:
             info = zipfile.ZipInfo(name, date_time=_DATE_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
@@ -134,24 +170,71 @@ def save_model(model, path, *, training_period, performance=None,
     return path
 
 
+def _check_entries(zf: zipfile.ZipFile, who: str) -> None:
+    """Refuse a zip holding anything but the format's entries (a pickle above all)."""
+    infos = zf.infolist()
+    names = [i.filename for i in infos]
+    if any(n.lower().endswith((".pkl", ".pickle", ".joblib")) for n in names):
+        raise ConfigError(f"{who}: the model file holds a pickle, which could run code when "
+                          "loaded; refused (format version 1 files must be re-saved with "
+                          "this version from a trusted session)")
+    strange = [n for n in names if n not in ("metadata.json", "model.json")
+               and not _ARRAY_ENTRY.match(n)]
+    if strange or len(set(names)) != len(names):
+        raise ConfigError(f"{who}: the model file holds {len(strange)} unexpected and "
+                          f"{len(names) - len(set(names))} duplicated entr(ies); refused")
+    if sum(i.file_size for i in infos) > MAX_UNCOMPRESSED_BYTES:
+        raise ConfigError(f"{who}: the model file unpacks to more than "
+                          f"{MAX_UNCOMPRESSED_BYTES} bytes; refused")
+
+
 def read_model_metadata(path) -> dict:
-    """The metadata of a saved model, without unpickling the model."""
+    """The metadata of a saved model, read without building the model.
+
+    Raises
+    ------
+    ConfigError
+        Not a zip or not a pophealth model file, an unsupported format version, or a
+        file holding entries outside the format (e.g. a pickle).
+    """
     try:
         with zipfile.ZipFile(path) as zf:
+            _check_entries(zf, "read_model_metadata")
             meta = json.loads(zf.read("metadata.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"read_model_metadata: not a pophealth model file ({type(exc).__name__})"
-                          ) from exc
-    if meta.get("format") != FORMAT:
+                          ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ConfigError("read_model_metadata: not a pophealth model file (format field)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ConfigError(f"read_model_metadata: model file format version "
-                          f"{meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+                          f"{meta.get('format_version')!r} is not supported (expected "
+                          f"{FORMAT_VERSION})")
     return meta
+
+
+def _read_state(path, meta: dict):
+    with zipfile.ZipFile(path) as zf:
+        model_json = zf.read("model.json")
+        raw = {n: zf.read(n) for n in zf.namelist() if _ARRAY_ENTRY.match(n)}
+    if _content_hash(model_json, raw) != meta.get("content_sha256"):
+        raise ConfigError("load_model: the model's content does not match the checksum in its "
+                          "metadata (damaged or edited file); refused")
+    try:
+        state = json.loads(model_json)
+        arrays = {n: np.load(io.BytesIO(b), allow_pickle=False) for n, b in raw.items()}
+    except (ValueError, RecursionError, EOFError, OSError) as exc:
+        raise ConfigError(f"load_model: the model file is not valid ({type(exc).__name__} "
+                          "reading its content)") from None
+    return state, arrays
 
 
 def load_model(path, *, features=None):
     """Load a model saved by :func:`save_model`; its metadata is set as ``metadata_``.
+
+    Nothing in the file is executed (no pickle; see the module docstring). Loaded models
+    predict exactly as the saved ones. A :class:`CoxRiskModel` comes back without
+    ``fitter_`` (the lifelines object), which scoring does not use.
 
     Parameters
     ----------
@@ -160,6 +243,14 @@ def load_model(path, *, features=None):
         The columns you intend to score; when given, a mismatch with the model's feature
         list raises :class:`SchemaError` naming the missing and unexpected columns now
         rather than at scoring time.
+
+    Raises
+    ------
+    ConfigError
+        The file holds a pickle or any entry outside the format, fails its checksum,
+        names a class outside the allowed list, or is otherwise not a model file.
+    SchemaError
+        ``features`` differ from the model's.
 
     Warns
     -----
@@ -175,8 +266,12 @@ def load_model(path, *, features=None):
         if saved.get(lib) != now[lib]:
             warnings.warn(f"load_model: saved with {lib} {saved.get(lib)}, running {now[lib]}; "
                           "check its performance before use", UserWarning, stacklevel=2)
-    with zipfile.ZipFile(path) as zf:
-        model = pickle.loads(zf.read("model.pkl"))
+    from pophealth.risk.model_state import from_state
+
+    try:
+        model = from_state(*_read_state(path, meta))
+    except KeyError:
+        raise ConfigError("load_model: not a pophealth model file (no model.json)") from None
     fitted = [str(c) for c in getattr(model, "feature_names_in_", [])]
     if fitted != meta["features"]:
         raise SchemaError("load_model: the model's features differ from the file's metadata")

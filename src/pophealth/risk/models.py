@@ -274,6 +274,13 @@ class CoxRiskModel(BaseEstimator):
     Attributes
     ----------
     fitter_ : lifelines.CoxPHFitter
+        The fitted lifelines model (after :meth:`fit` only: a model read by
+        :func:`~pophealth.risk.model_io.load_model` has ``coef_`` and
+        ``baseline_cumulative_hazard_``, which are all that scoring uses).
+    coef_ : Series
+        Coefficients by design column (``fitter_.params_``).
+    baseline_cumulative_hazard_ : Series
+        Baseline cumulative hazard by time in days (``fitter_.baseline_cumulative_hazard_``).
     feature_names_in_ : ndarray of str
     n_features_in_ : int
     columns_ : list of str
@@ -371,6 +378,9 @@ class CoxRiskModel(BaseEstimator):
                           f"{self.step_size:g} to {self.step_size / 4:g}; raise 'penalizer'",
                           ConvergenceWarning, stacklevel=2)
         self.n_fit_attempts_ = attempt + 1
+        self.coef_ = self.fitter_.params_.astype(float).copy()
+        self.baseline_cumulative_hazard_ = (
+            self.fitter_.baseline_cumulative_hazard_.iloc[:, 0].astype(float).copy())
         return self
 
     def _design_column(self, cols: dict, name: str) -> np.ndarray:
@@ -394,7 +404,7 @@ class CoxRiskModel(BaseEstimator):
             raise SchemaError(f"CoxRiskModel: X has {X.shape[1]} features, "
                               f"expected {self.n_features_in_}")
         cols = {str(c): X[c] for c in X.columns}
-        coef = self.fitter_.params_
+        coef = self.coef_
         lph = np.full(len(X), -float(self.center_ @ coef[self.columns_].to_numpy()))
         for name in self.columns_:
             v = self._design_column(cols, name)
@@ -408,7 +418,7 @@ class CoxRiskModel(BaseEstimator):
         if not 0 < horizon_days <= self.max_duration_:
             raise ConfigError(f"CoxRiskModel: 'horizon_days' must be in (0, "
                               f"{self.max_duration_:g}], the longest training follow-up")
-        base = self.fitter_.baseline_cumulative_hazard_.iloc[:, 0]
+        base = self.baseline_cumulative_hazard_
         h0 = float(base[base.index <= horizon_days].iloc[-1]) if (base.index <= horizon_days).any() else 0.0
         risk = -np.expm1(-h0 * np.exp(self._log_partial_hazard(X)))
         return _risk_series(risk, X)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError
 
-__all__ = ["DEFAULT_TIER_LABELS", "n_higher", "risk_tiers", "top_fraction"]
+__all__ = ["DEFAULT_TIER_LABELS", "n_higher", "risk_tiers", "top_count", "top_fraction"]
 
 #: Tier labels from the highest-risk tier down, for the default three cuts.
 DEFAULT_TIER_LABELS: tuple[str, ...] = ("very high", "high", "moderate", "low")
@@ -35,11 +35,30 @@ def n_higher(risk: np.ndarray) -> np.ndarray:
     return out
 
 
+def top_count(fraction, n: int) -> np.ndarray:
+    """``ceil(fraction * n)``, rounded first to 9 decimals so float error cannot add one.
+
+    ``0.07 * 100`` is ``7.000000000000001`` in floating point; a bare ``ceil`` would give 8.
+    The same rounding is used by :func:`pophealth.cohorts.ranking.top_fraction_mask`, so a
+    "top 7 %" means the same number of patients in tiers, evaluation and caseload rules.
+    ``fraction`` may be a scalar or an array (of cuts); the result is int64 of that shape.
+
+    Examples
+    --------
+    >>> 0.07 * 100
+    7.000000000000001
+    >>> int(top_count(0.07, 100)), int(top_count(0.071, 100)), top_count([0.005, 0.05], 1000)
+    (7, 8, array([ 5, 50]))
+    """
+    return np.ceil(np.round(np.asarray(fraction, dtype=float) * n, 9)).astype(np.int64)
+
+
 def top_fraction(risk: np.ndarray, fraction: float) -> np.ndarray:
     """Bool mask of the patients in the top ``fraction`` by the tie rule of :func:`risk_tiers`.
 
-    A patient is in the top fraction when fewer than ``fraction * n`` patients have a
-    strictly higher risk (``n`` = non-missing risks); missing risks are never flagged.
+    A patient is in the top fraction when fewer than ``k = top_count(fraction, n)`` patients
+    have a strictly higher risk (``n`` = non-missing risks); missing risks are never
+    flagged. Without ties exactly ``k`` patients are flagged.
 
     Examples
     --------
@@ -51,7 +70,7 @@ def top_fraction(risk: np.ndarray, fraction: float) -> np.ndarray:
     higher = n_higher(risk)
     n = int(np.count_nonzero(~np.isnan(higher)))
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(higher, nan=np.inf) < fraction * n
+        return np.nan_to_num(higher, nan=np.inf) < top_count(fraction, n)
 
 
 def risk_tiers(risk, *, cuts: Sequence[float] = (0.005, 0.05, 0.2),
@@ -59,13 +78,15 @@ def risk_tiers(risk, *, cuts: Sequence[float] = (0.005, 0.05, 0.2),
     """Assign risk tiers by rank: the top 0.5 %, the next 4.5 %, the next 15 %, the rest.
 
     Tie rule (deterministic, independent of row order): a patient's tier depends only on
-    ``f`` = (number of patients with *strictly higher* risk) / ``n``, where ``n`` counts
-    the non-missing risks. The patient is in the first tier whose cut exceeds ``f``
-    (``f < 0.005`` -> very high, ``f < 0.05`` -> high, ``f < 0.2`` -> moderate, else low).
-    So equal risks always share a tier, and a group of ties straddling a cut goes to the
-    higher tier. Without ties the "very high" tier holds exactly ``ceil(0.005 * n)``
-    patients (and likewise for the cumulative share of each cut); with ties at a cut it
-    may hold more, never fewer. Missing risks get a missing tier and are not counted.
+    ``h`` = the number of patients with *strictly higher* risk. Each cut ``c`` gives a
+    count ``k = top_count(c, n)`` = ``ceil(c * n)`` (``n`` counts the non-missing risks;
+    see :func:`top_count` for the rounding), and the patient is in the first tier whose
+    ``k`` exceeds ``h`` (``h < k(0.005)`` -> very high, ``h < k(0.05)`` -> high,
+    ``h < k(0.2)`` -> moderate, else low) -- the rule of :func:`top_fraction`. So equal
+    risks always share a tier, and a group of ties straddling a cut goes to the higher
+    tier. Without ties the "very high" tier holds exactly ``ceil(0.005 * n)`` patients
+    (and likewise for the cumulative share of each cut); with ties at a cut it may hold
+    more, never fewer. Missing risks get a missing tier and are not counted.
 
     Parameters
     ----------
@@ -122,6 +143,7 @@ def risk_tiers(risk, *, cuts: Sequence[float] = (0.005, 0.05, 0.2),
     codes = np.full(len(values), -1, dtype=np.int64)
     ok = ~np.isnan(higher)
     # position in labels (0 = top tier); categories run the other way (lowest first)
-    codes[ok] = len(labels) - 1 - np.searchsorted(cuts_arr, higher[ok] / max(n, 1), side="right")
+    codes[ok] = len(labels) - 1 - np.searchsorted(top_count(cuts_arr, n), higher[ok],
+                                                  side="right")
     cat = pd.Categorical.from_codes(codes, categories=labels[::-1], ordered=True)
     return pd.Series(cat, index=index, name="tier")

@@ -1,0 +1,130 @@
+"""Checks on the register and activity columns that :func:`~pophealth.risk.features.make_features` reads.
+
+Every broken rule is reported, in one line, with its table, column, rule, row count and up
+to ten zero-based row positions -- never a value. What is checked, and why:
+
+* ``register.age`` (when present): a numeric dtype -- text is refused even when it holds
+  digits, since ``"80"`` silently became NaN before -- and ``0 <= age <= 120``;
+* ``register.date_of_birth`` (used when there is no ``age``): a datetime dtype, and not
+  after ``index_date`` (which would give a negative age);
+* ``register.imd_decile`` (optional): a numeric dtype, integer 1-10 where given;
+* ``activity``: :func:`~pophealth.contracts.schema.validate_activity` (``cost`` numeric,
+  non-null, finite and >= 0 -- a text or missing cost used to count as 0 -- ``kind``,
+  ``date``, ``length_of_stay``), after the same numeric-dtype rule on ``cost`` and
+  ``length_of_stay`` so text there is reported with its count and positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pophealth.contracts.exceptions import SchemaError
+from pophealth.contracts.schema import (
+    MAX_POSITIONS,
+    Problem,
+    as_datetime64,
+    is_datetimelike,
+    validate_activity,
+)
+
+__all__ = ["check_feature_inputs"]
+
+
+def _problem(table: str, column: str, rule: str, mask, detail: str = "") -> Problem | None:
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return None
+    pos = tuple(int(p) for p in np.flatnonzero(mask)[:MAX_POSITIONS])
+    return Problem(table, column, rule, int(mask.sum()), pos, detail)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    if len(s) == 0 and pd.api.types.is_object_dtype(s.dtype):
+        return True  # pd.DataFrame(columns=[...]): no cell to break the rule
+    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+def _numeric_problem(table: str, column: str, s: pd.Series) -> Problem | None:
+    """The non-missing cells of a column whose dtype is not numeric (text, bool, dates)."""
+    if _is_numeric(s):
+        return None
+    return _problem(table, column, "numeric_dtype", s.notna().to_numpy(),
+                    f"expected a numeric dtype, got {s.dtype}; text is refused even when it "
+                    "holds digits: convert with pd.to_numeric")
+
+
+def _values(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s).to_numpy(dtype=float, na_value=np.nan)
+
+
+def _register_problems(register: pd.DataFrame, index_date) -> list[Problem]:
+    out: list[Problem | None] = []
+    if "age" in register.columns:
+        bad = _numeric_problem("register", "age", register["age"])
+        out.append(bad)
+        if bad is None:
+            age = _values(register["age"])
+            out.append(_problem("register", "age", "age_range", (age < 0) | (age > 120),
+                                "0 <= age <= 120"))
+    elif "date_of_birth" in register.columns:
+        dob = register["date_of_birth"]
+        if not is_datetimelike(dob) and not (len(dob) == 0 and dob.dtype == object):
+            out.append(_problem("register", "date_of_birth", "datetime_dtype",
+                                dob.notna().to_numpy(),
+                                f"expected a datetime dtype, got {dob.dtype}: convert with "
+                                "pd.to_datetime"))
+        else:
+            when = np.datetime64(pd.Timestamp(index_date).tz_localize(None), "ns")
+            out.append(_problem("register", "date_of_birth", "not_after_index_date",
+                                as_datetime64(dob) > when, "would give a negative age"))
+    if "imd_decile" in register.columns:
+        bad = _numeric_problem("register", "imd_decile", register["imd_decile"])
+        out.append(bad)
+        if bad is None:
+            imd = _values(register["imd_decile"])
+            out.append(_problem("register", "imd_decile", "imd_decile_range",
+                                ~np.isnan(imd) & ((imd < 1) | (imd > 10) | (imd != np.round(imd))),
+                                "integer 1-10, 1 = most deprived"))
+    return [p for p in out if p is not None]
+
+
+def _raise(problems: list[Problem]) -> None:
+    if problems:
+        raise SchemaError("make_features: " + "; ".join(p.message() for p in problems),
+                          [p.as_dict() for p in problems])
+
+
+def check_feature_inputs(register: pd.DataFrame, activity: pd.DataFrame, index_date) -> None:
+    """Raise :class:`SchemaError` (one line, every broken rule) if the inputs are unusable.
+
+    Parameters
+    ----------
+    register, activity : DataFrame
+        As for :func:`~pophealth.risk.features.make_features`.
+    index_date : date-like
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> reg = pd.DataFrame({"patient_id": [1, 2, 3], "sex": ["F", "M", "F"],
+    ...                     "date_of_birth": pd.to_datetime(["1950-01-01", "2028-06-01", None])})
+    >>> act = pd.DataFrame({"patient_id": [1, 2], "date": pd.to_datetime(["2025-01-01"] * 2),
+    ...                     "kind": ["gp", "ae"], "cost": ["40", "150"]})
+    >>> check_feature_inputs(reg, act, "2025-04-01")
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.SchemaError: make_features: register: column 'date_of_birth' breaks rule 'not_after_index_date' (would give a negative age) in 1 row(s); first positions [1]; activity: column 'cost' breaks rule 'numeric_dtype' (expected a numeric dtype, got object; text is refused even when it holds digits: convert with pd.to_numeric) in 2 row(s); first positions [0, 1]
+    """
+    problems = _register_problems(register, index_date)
+    for col in ("cost", "length_of_stay"):
+        if col in activity.columns and activity.columns.tolist().count(col) == 1:
+            p = _numeric_problem("activity", col, activity[col])
+            if p is not None:
+                problems.append(p)
+    _raise(problems)
+    try:
+        validate_activity(activity)
+    except SchemaError as exc:  # the contract's message is one line per rule: make it one line
+        raise SchemaError("make_features: " + " ".join(str(exc).split("\n  ")),
+                          exc.problems) from None
