@@ -47,7 +47,7 @@ from pophealth.areas.intervals import (
     poisson_limits,
     wilson_limits,
 )
-from pophealth.areas.rates import crude_rate, funnel_limits, proportion
+from pophealth.areas.rates import crude_rate, proportion
 from pophealth.areas.standardised import dsr, isr
 from pophealth.contracts.exceptions import ConfigError, DataQualityWarning, SchemaError
 from pophealth.core.ages import age_at
@@ -392,18 +392,6 @@ def test_sii_errors():
         sii(t, random_state=0)
     with pytest.raises(ConfigError, match="repetitions must be an integer of at least 1000"):
         sii(t, random_state=0, repetitions=10)
-
-
-# ----------------------------------------------------------------------------- funnels
-
-
-def test_funnel_limits_match_poisson_limits():
-    out = funnel_limits([400, 40_000], 1000.0, multiplier=100_000)
-    # n = 400: E = 4 -> exact; n = 40,000: E = 400 -> Byar
-    lo4, hi4 = exact_poisson_limits([4])
-    assert out["lower_95"][0] == pytest.approx(lo4[0] / 400 * 1e5)
-    lo400, hi400 = byar_limits([400], 0.998)
-    assert out["upper_99_8"][1] == pytest.approx(hi400[0] / 40_000 * 1e5)
 
 
 # ----------------------------------------------------------------------------- errors

@@ -3,7 +3,8 @@
 * :func:`crude_rate` - events per ``multiplier`` population with exact Poisson limits
   below 10 events and Byar's limits otherwise (``phe_rate``).
 * :func:`proportion` - Wilson score limits (``phe_proportion``).
-* :func:`funnel_limits` - control limits around a target for a range of denominators.
+* :func:`funnel_limits` - funnel-plot control limits (re-exported from
+  :mod:`pophealth.areas.funnels`).
 
 Every function returns a self-describing area table: the grouping columns, then
 ``numerator``, ``denominator``, ``value``, ``lower_ci``, ``upper_ci`` (first requested
@@ -36,8 +37,8 @@ from pophealth.areas._table import (
     parse_levels,
 )
 from pophealth.areas.disclosure import DEFAULT_BASE, DEFAULT_THRESHOLD
+from pophealth.areas.funnels import funnel_limits
 from pophealth.areas.intervals import poisson_limits, wilson_limits
-from pophealth.contracts.exceptions import ConfigError
 
 __all__ = ["crude_rate", "proportion", "funnel_limits"]
 
@@ -195,66 +196,6 @@ def proportion(
     out["method"] = "Wilson"
     return finish(out, where="proportion", by=by, counts=("numerator", "denominator"),
                   disclosure_control=disclosure_control, threshold=threshold, base=base)
-
-
-def funnel_limits(
-    denominators,
-    target: float,
-    *,
-    kind: str = "rate",
-    multiplier: float = 100_000,
-    confidence: float | Sequence[float] = (0.95, 0.998),
-) -> pd.DataFrame:
-    """Funnel-plot control limits around ``target`` for each denominator.
-
-    For rates the expected count is ``E = target / multiplier * denominator`` and the
-    limits are the Poisson limits of ``E`` (exact chi-squared below 10, Byar's
-    otherwise) divided by the denominator; for proportions they are Wilson limits of
-    ``target`` at that sample size.
-
-    Parameters
-    ----------
-    denominators : array-like of positive numbers
-    target : float
-        The comparator value, on the ``multiplier`` scale (e.g. the overall rate).
-    kind : {"rate", "proportion"}
-    multiplier : float
-    confidence : float or sequence of float, default (0.95, 0.998)
-
-    Returns
-    -------
-    DataFrame
-        ``denominator`` and ``lower_<level>`` / ``upper_<level>`` per level
-        (e.g. ``lower_95``, ``upper_99_8``).
-
-    Examples
-    --------
-    >>> from pophealth.areas.rates import funnel_limits
-    >>> funnel_limits([1000, 10000], 500.0).round(1)
-       denominator  lower_95  upper_95  lower_99_8  upper_99_8
-    0         1000     162.3    1166.8        73.9      1645.5
-    1        10000     371.1     659.2       309.3       759.7
-    """
-    from pophealth.areas.intervals import ci_suffix
-
-    levels = parse_levels(confidence)
-    mult = check_multiplier(multiplier)
-    n = np.asarray(denominators, dtype="float64")
-    if np.any(~(n > 0)):
-        raise ConfigError("funnel_limits: denominators must all be greater than 0")
-    if kind not in ("rate", "proportion"):
-        raise ConfigError(f"funnel_limits: kind must be 'rate' or 'proportion'; got {kind!r}")
-    out = pd.DataFrame({"denominator": denominators})
-    for level in levels:
-        s = ci_suffix(level)
-        if kind == "rate":
-            expected = target / mult * n
-            lo, hi, _ = poisson_limits(expected, level)
-            out[f"lower_{s}"], out[f"upper_{s}"] = lo / n * mult, hi / n * mult
-        else:
-            lo, hi = wilson_limits(target / mult * n, n, level)
-            out[f"lower_{s}"], out[f"upper_{s}"] = lo * mult, hi * mult
-    return out
 
 
 def _drop_renamed(out: pd.DataFrame, numerator: str, denominator: str) -> pd.DataFrame:
