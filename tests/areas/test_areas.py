@@ -47,7 +47,7 @@ from pophealth.areas.intervals import (
     poisson_limits,
     wilson_limits,
 )
-from pophealth.areas.rates import crude_rate, funnel_limits, proportion
+from pophealth.areas.rates import crude_rate, proportion
 from pophealth.areas.standardised import dsr, isr
 from pophealth.contracts.exceptions import ConfigError, DataQualityWarning, SchemaError
 from pophealth.core.ages import age_at
@@ -203,7 +203,7 @@ def test_suppress_marks_reason_and_derived_values():
     t = pd.DataFrame({"area": ["A", "B", "C"], "numerator": [0, 40, 12],
                       "denominator": [500, 5, 900], "value": [0.0, 8.0, 1.3],
                       "lower_ci": [0.0, 5.7, 0.7], "upper_ci": [0.7, 10.9, 2.3]})
-    out = suppress(t)
+    out = suppress(t, recomputed=True)
     assert out["numerator"].tolist() == [0, 40, 10]
     assert out["denominator"].isna().tolist() == [False, True, False]
     assert out["value"].isna().tolist() == [False, True, False]
@@ -211,6 +211,17 @@ def test_suppress_marks_reason_and_derived_values():
     assert out["suppressed"].fillna("").tolist() == ["", "denominator 1-7", ""]
     assert str(out["numerator"].dtype) == "Int64"
     assert out.attrs["disclosure_control"]["threshold"] == 7
+
+
+def test_suppress_blanks_statistics_it_cannot_vouch_for(caplog):
+    # value 1.3 with published denominator 900 would give 12 back (the true count)
+    t = pd.DataFrame({"area": ["A", "C"], "numerator": [0, 12], "denominator": [500, 900],
+                      "value": [0.0, 12 / 900 * 100]})
+    with caplog.at_level("WARNING", logger="pophealth.areas.disclosure"):
+        out = suppress(t)
+    assert out["value"].isna().all()
+    assert out.attrs["disclosure_control"]["derived_blanked"] == ["value"]
+    assert "1 derived column(s) ['value'] blanked" in caplog.text
 
 
 def test_suppress_configurable_and_exempt():
@@ -223,11 +234,18 @@ def test_suppress_configurable_and_exempt():
 def test_rate_functions_control_counts_by_default():
     t = pd.DataFrame({"area_type": "pcn", "area": ["P1", "P2"], "numerator": [3, 48],
                       "denominator": [1234, 5678]})
-    out = crude_rate(t)
-    assert out["numerator"].tolist()[1] == 50 and pd.isna(out["numerator"][0])
+    out = crude_rate(t, margins=None)
+    assert pd.isna(out["numerator"][0]) and out["numerator"][1] == 50
     assert out["denominator"].tolist() == [1235, 5680]
-    assert pd.isna(out["value"][0]) and out["value"][1] == pytest.approx(48 / 5678 * 1e5)
+    # from the published counts: 50 / 5680 * 1e5 = 880.28; Byar(50) = 37.10810, 65.92016
+    assert pd.isna(out["value"][0]) and out["value"][1] == 880.3
+    assert (out["lower_ci"][1], out["upper_ci"][1]) == (653.3, 1160.6)
     assert out["suppressed"][0] == "numerator 1-7"
+    assert out["method"][1].startswith("Byar; computed from published counts")
+    # with the default margins the other PCN goes too (else: national total - P2 = P1)
+    auto = crude_rate(t)
+    assert auto["numerator"].isna().all() and auto["value"].isna().all()
+    assert auto["suppressed"][1] == "numerator secondary suppression"
 
 
 def test_turning_off_is_explicit_and_logged(caplog):
@@ -392,18 +410,6 @@ def test_sii_errors():
         sii(t, random_state=0)
     with pytest.raises(ConfigError, match="repetitions must be an integer of at least 1000"):
         sii(t, random_state=0, repetitions=10)
-
-
-# ----------------------------------------------------------------------------- funnels
-
-
-def test_funnel_limits_match_poisson_limits():
-    out = funnel_limits([400, 40_000], 1000.0, multiplier=100_000)
-    # n = 400: E = 4 -> exact; n = 40,000: E = 400 -> Byar
-    lo4, hi4 = exact_poisson_limits([4])
-    assert out["lower_95"][0] == pytest.approx(lo4[0] / 400 * 1e5)
-    lo400, hi400 = byar_limits([400], 0.998)
-    assert out["upper_99_8"][1] == pytest.approx(hi400[0] / 40_000 * 1e5)
 
 
 # ----------------------------------------------------------------------------- errors

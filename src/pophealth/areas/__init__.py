@@ -24,9 +24,10 @@ statistics); the statistics control their published counts by default.
 from pophealth.areas.agebands import ESP2013_BANDS, UNKNOWN, age_band, esp2013
 from pophealth.areas.aggregate import aggregate_by_area
 from pophealth.areas.disclosure import suppress
+from pophealth.areas.funnels import funnel_limits
 from pophealth.areas.inequality import sii
 from pophealth.areas.intervals import ci_long
-from pophealth.areas.rates import crude_rate, funnel_limits, proportion
+from pophealth.areas.rates import crude_rate, proportion
 from pophealth.areas.standardised import dsr, isr
 
 __all__ = [

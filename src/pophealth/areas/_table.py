@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from pophealth.areas.disclosure import note_off, suppress
+from pophealth.areas.complementary import auto_margins
+from pophealth.areas.disclosure import control_counts, note_off, suppress
 from pophealth.areas.intervals import ci_suffix, parse_confidence
 from pophealth.contracts.exceptions import ConfigError, SchemaError
 from pophealth.contracts.schema import Problem
@@ -115,6 +116,39 @@ def add_intervals(
     out["confidence"] = levels[0]
 
 
+def statistic_counts(values, *, control: bool, threshold: int, base: int) -> np.ndarray:
+    """The counts a statistic is computed from: the published ones when control is on.
+
+    With disclosure control the published count (rounded; NaN where suppressed) is
+    used, so the statistic reveals nothing the published count does not.
+    """
+    values = np.asarray(values, dtype="float64")
+    if not control:
+        return values
+    return control_counts(values, threshold=threshold, base=base)[0]
+
+
+def default_decimals(multiplier: float) -> int:
+    """Stated precision of published values: 1 dp per 100 or more, else 3 dp."""
+    return 1 if multiplier >= 100 else 3
+
+
+def resolve_margins(margins, by: list[str]) -> list[list[str]]:
+    """``"auto"`` -> every one-dimensional margin of ``by``; ``None``/``()`` -> none."""
+    if margins is None:
+        return []
+    if isinstance(margins, str):
+        if margins != "auto":
+            raise ConfigError(f"margins must be 'auto', None or a list of column lists; "
+                              f"got {margins!r}")
+        return auto_margins(by)
+    out = [[m] if isinstance(m, str) else list(m) for m in margins]
+    unknown = sorted({c for m in out for c in m} - set(by))
+    if unknown:
+        raise ConfigError(f"margins: column(s) {unknown} are not grouping columns (by)")
+    return out
+
+
 def finish(
     out: pd.DataFrame,
     *,
@@ -124,8 +158,18 @@ def finish(
     disclosure_control: bool,
     threshold: int,
     base: int,
+    margins="auto",
+    decimals: int | None = None,
+    multiplier: float = 1.0,
+    basis: str | None = None,
 ) -> pd.DataFrame:
-    """Order columns, then apply disclosure control (or record that it is off)."""
+    """Order columns, then apply disclosure control (or record that it is off).
+
+    With control on, the statistics in ``out`` must already have been computed from
+    the published counts (:func:`statistic_counts`); here the counts are rounded and
+    suppressed, complementary suppression is applied over ``margins``, the derived
+    columns are rounded to ``decimals`` and ``method`` says so.
+    """
     ci_cols = [c for c in out.columns if c.startswith(("lower_ci", "upper_ci"))]
     first = [c for c in by if c in out.columns]
     middle = [c for c in out.columns if c not in first and c not in ci_cols and c not in META
@@ -140,7 +184,20 @@ def finish(
             out[col] = pd.array(values, dtype="Float64").astype("Int64")
     if not disclosure_control:
         return note_off(out, where)
-    return suppress(out, list(counts), threshold=threshold, base=base)
+    if isinstance(decimals, bool) or (decimals is not None and (
+            not isinstance(decimals, int | np.integer) or decimals < 0)):
+        raise ConfigError(f"decimals must be a non-negative integer; got {decimals!r}")
+    dp = default_decimals(multiplier) if decimals is None else int(decimals)
+    derived = [c for c in out.columns if c in ("value", "expected") or c in ci_cols]
+    out = suppress(out, list(counts), derived=derived, threshold=threshold, base=base,
+                   margins=resolve_margins(margins, by), recomputed=True)
+    for col in derived:
+        out[col] = out[col].round(dp)
+    if basis is None:
+        basis = f"published counts (1-{threshold} suppressed, others rounded to {base})"
+    out["method"] = out["method"].astype(str) + f"; computed from {basis}; {dp} dp"
+    out.attrs["disclosure_control"].update(statistics_from=basis, decimals=dp)
+    return out
 
 
 def _rank(col: pd.Series) -> np.ndarray:

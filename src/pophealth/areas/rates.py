@@ -3,7 +3,8 @@
 * :func:`crude_rate` - events per ``multiplier`` population with exact Poisson limits
   below 10 events and Byar's limits otherwise (``phe_rate``).
 * :func:`proportion` - Wilson score limits (``phe_proportion``).
-* :func:`funnel_limits` - control limits around a target for a range of denominators.
+* :func:`funnel_limits` - funnel-plot control limits (re-exported from
+  :mod:`pophealth.areas.funnels`).
 
 Every function returns a self-describing area table: the grouping columns, then
 ``numerator``, ``denominator``, ``value``, ``lower_ci``, ``upper_ci`` (first requested
@@ -13,9 +14,12 @@ confidence level), ``lower_ci_<level>``/``upper_ci_<level>`` for further levels
 for one row per level.
 
 Disclosure control (:func:`pophealth.areas.disclosure.suppress`) is on by default: the
-published ``numerator``/``denominator`` are rounded and counts 1-7 suppressed, and a
-rate is suppressed when a count it was derived from is. Values and limits are
-computed from the unrounded counts.
+published ``numerator``/``denominator`` are rounded to 5 and counts 1-7 suppressed; the
+value and limits are computed *from the published counts* (as NHS Digital does for
+percentages) and rounded to ``decimals`` (1 dp for multipliers of 100 or more, else
+3 dp), as ``method`` states; a rate is suppressed when a count it was derived from is;
+and complementary suppression protects the table's margins (``margins="auto"``: every
+total over one grouping column, e.g. an area's total over its age/sex cells).
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from pophealth.areas._table import (
     group_sum,
     label_multiplier,
     parse_levels,
+    statistic_counts,
 )
 from pophealth.areas.disclosure import DEFAULT_BASE, DEFAULT_THRESHOLD
+from pophealth.areas.funnels import funnel_limits
 from pophealth.areas.intervals import poisson_limits, wilson_limits
-from pophealth.contracts.exceptions import ConfigError
 
 __all__ = ["crude_rate", "proportion", "funnel_limits"]
 
@@ -68,6 +73,8 @@ def crude_rate(
     disclosure_control: bool = True,
     threshold: int = DEFAULT_THRESHOLD,
     base: int = DEFAULT_BASE,
+    margins: str | Sequence[Sequence[str]] | None = "auto",
+    decimals: int | None = None,
 ) -> pd.DataFrame:
     """Crude rate per ``multiplier`` with exact Poisson (O < 10) or Byar (O >= 10) limits.
 
@@ -85,10 +92,18 @@ def crude_rate(
     confidence : float or sequence of float, default 0.95
         Level(s) in [0.9, 1) or [90, 100); ``(0.95, 0.998)`` gives both Fingertips levels.
     disclosure_control : bool, default True
-        Round/suppress the published counts and suppress rates from counts 1-7.
-        ``False`` turns it off explicitly (and logs a warning).
+        Round/suppress the published counts, compute the value and limits from the
+        published counts and round them to ``decimals``. ``False`` turns it off
+        explicitly (and logs a warning): full precision from the true counts.
     threshold, base : int
         Disclosure-control rule (see :func:`pophealth.areas.disclosure.suppress`).
+    margins : "auto", None or list of column lists, default "auto"
+        Margins protected by complementary suppression (see
+        :func:`pophealth.areas.disclosure.suppress`); ``"auto"`` drops each ``by``
+        column in turn, ``None`` turns complementary suppression off.
+    decimals : int, optional
+        Decimal places of published values and limits (default 1 when
+        ``multiplier >= 100``, else 3).
 
     Returns
     -------
@@ -114,10 +129,24 @@ def crude_rate(
       area   value  lower_ci  upper_ci         method
     0  E01   3.333     1.082     7.779  exact Poisson
     1  E02  57.143    47.376    68.329           Byar
-    >>> crude_rate(t, multiplier=1000)[["area", "numerator", "value", "suppressed"]].round(1)
-      area  numerator  value     suppressed
-    0  E01       <NA>   <NA>  numerator 1-7
-    1  E02        120   57.1           <NA>
+
+    With disclosure control (the default) the value and limits come from the
+    published counts and are rounded to 1 dp; E01's numerator (5) is suppressed, and
+    E03's too so that a published total over the areas cannot give E01's back:
+
+    >>> t3 = pd.concat([t, pd.DataFrame({"area_type": ["lsoa"], "area": ["E03"],
+    ...                                  "numerator": [48], "denominator": [1234]})])
+    >>> out = crude_rate(t3, multiplier=1000)
+    >>> out[["area", "numerator", "denominator", "value", "upper_ci"]]
+      area  numerator  denominator  value  upper_ci
+    0  E01       <NA>         1500   <NA>      <NA>
+    1  E02        120         2100   57.1      68.3
+    2  E03       <NA>         1235   <NA>      <NA>
+    >>> out["suppressed"].tolist()
+    ['numerator 1-7', <NA>, 'numerator secondary suppression']
+    >>> out["method"][1]
+    'Byar; computed from published counts (1-7 suppressed, others rounded to 5); 1 dp'
+
     """
     by = as_by(by)
     levels = parse_levels(confidence)
@@ -126,8 +155,9 @@ def crude_rate(
     out = group_sum(table, by, {"numerator": x, "denominator": n})
     if by:
         out = _drop_renamed(out, numerator, denominator)
-    o = out["numerator"].to_numpy(dtype="float64")
-    pop = out["denominator"].to_numpy(dtype="float64")
+    control = dict(control=disclosure_control, threshold=threshold, base=base)
+    o = statistic_counts(out["numerator"], **control)
+    pop = statistic_counts(out["denominator"], **control)
     out["value"] = o / pop * mult
 
     def limits(level):
@@ -140,7 +170,8 @@ def crude_rate(
     if not by:
         out = _drop_renamed(out, numerator, denominator)
     return finish(out, where="crude_rate", by=by, counts=("numerator", "denominator"),
-                  disclosure_control=disclosure_control, threshold=threshold, base=base)
+                  disclosure_control=disclosure_control, threshold=threshold, base=base,
+                  margins=margins, decimals=decimals, multiplier=mult)
 
 
 def proportion(
@@ -154,11 +185,15 @@ def proportion(
     disclosure_control: bool = True,
     threshold: int = DEFAULT_THRESHOLD,
     base: int = DEFAULT_BASE,
+    margins: str | Sequence[Sequence[str]] | None = "auto",
+    decimals: int | None = None,
 ) -> pd.DataFrame:
     """Proportion (or percentage with ``multiplier=100``) with Wilson score limits.
 
     Parameters are as for :func:`crude_rate`; the numerator must not exceed the
-    denominator.
+    denominator. With disclosure control the proportion and its limits come from the
+    published (rounded) numerator and denominator and are given to 3 dp (1 dp for
+    percentages).
 
     Examples
     --------
@@ -181,8 +216,9 @@ def proportion(
     c.finish()
     out = group_sum(table, by, {"numerator": x, "denominator": n})
     out = _drop_renamed(out, numerator, denominator)
-    k = out["numerator"].to_numpy(dtype="float64")
-    m = out["denominator"].to_numpy(dtype="float64")
+    control = dict(control=disclosure_control, threshold=threshold, base=base)
+    k = statistic_counts(out["numerator"], **control)
+    m = statistic_counts(out["denominator"], **control)
     out["value"] = k / m * mult
 
     def limits(level):
@@ -194,67 +230,8 @@ def proportion(
         mult, f"proportion per {label_multiplier(mult)}")
     out["method"] = "Wilson"
     return finish(out, where="proportion", by=by, counts=("numerator", "denominator"),
-                  disclosure_control=disclosure_control, threshold=threshold, base=base)
-
-
-def funnel_limits(
-    denominators,
-    target: float,
-    *,
-    kind: str = "rate",
-    multiplier: float = 100_000,
-    confidence: float | Sequence[float] = (0.95, 0.998),
-) -> pd.DataFrame:
-    """Funnel-plot control limits around ``target`` for each denominator.
-
-    For rates the expected count is ``E = target / multiplier * denominator`` and the
-    limits are the Poisson limits of ``E`` (exact chi-squared below 10, Byar's
-    otherwise) divided by the denominator; for proportions they are Wilson limits of
-    ``target`` at that sample size.
-
-    Parameters
-    ----------
-    denominators : array-like of positive numbers
-    target : float
-        The comparator value, on the ``multiplier`` scale (e.g. the overall rate).
-    kind : {"rate", "proportion"}
-    multiplier : float
-    confidence : float or sequence of float, default (0.95, 0.998)
-
-    Returns
-    -------
-    DataFrame
-        ``denominator`` and ``lower_<level>`` / ``upper_<level>`` per level
-        (e.g. ``lower_95``, ``upper_99_8``).
-
-    Examples
-    --------
-    >>> from pophealth.areas.rates import funnel_limits
-    >>> funnel_limits([1000, 10000], 500.0).round(1)
-       denominator  lower_95  upper_95  lower_99_8  upper_99_8
-    0         1000     162.3    1166.8        73.9      1645.5
-    1        10000     371.1     659.2       309.3       759.7
-    """
-    from pophealth.areas.intervals import ci_suffix
-
-    levels = parse_levels(confidence)
-    mult = check_multiplier(multiplier)
-    n = np.asarray(denominators, dtype="float64")
-    if np.any(~(n > 0)):
-        raise ConfigError("funnel_limits: denominators must all be greater than 0")
-    if kind not in ("rate", "proportion"):
-        raise ConfigError(f"funnel_limits: kind must be 'rate' or 'proportion'; got {kind!r}")
-    out = pd.DataFrame({"denominator": denominators})
-    for level in levels:
-        s = ci_suffix(level)
-        if kind == "rate":
-            expected = target / mult * n
-            lo, hi, _ = poisson_limits(expected, level)
-            out[f"lower_{s}"], out[f"upper_{s}"] = lo / n * mult, hi / n * mult
-        else:
-            lo, hi = wilson_limits(target / mult * n, n, level)
-            out[f"lower_{s}"], out[f"upper_{s}"] = lo * mult, hi * mult
-    return out
+                  disclosure_control=disclosure_control, threshold=threshold, base=base,
+                  margins=margins, decimals=decimals, multiplier=mult)
 
 
 def _drop_renamed(out: pd.DataFrame, numerator: str, denominator: str) -> pd.DataFrame:

@@ -15,6 +15,19 @@
 * :func:`isr` - indirectly standardised ratio ``O / E * multiplier`` with
   ``E = sum_i n_i * (x_ref_i / n_ref_i)``; exact Poisson limits of ``O`` when
   ``O < 10``, Byar's otherwise, divided by ``E``.
+
+Disclosure control (on by default) makes every published column a function of
+rounded counts only. The total ``O`` used for the DSR's limits and the ISR is the
+published total (rounded to 5, 1-7 suppressed). The age-band counts, which are never
+published, are rounded before standardising: events by controlled rounding to
+multiples of 5 that add up to the published total
+(:func:`pophealth.areas.disclosure.controlled_round`), populations to the nearest 5
+(never to 0 when a band has people), and the reference events (pooled or given)
+likewise. Values, limits and ``expected`` are rounded to ``decimals``. A reader can therefore work back
+at most to rounded counts, never to a count that is not published. A DSR is only
+given when its published total is at least 15, which guarantees a true total of at
+least 10 (the Fingertips rule) without the decision revealing more than the
+published total does.
 """
 
 from __future__ import annotations
@@ -33,9 +46,15 @@ from pophealth.areas._table import (
     finish,
     label_multiplier,
     parse_levels,
+    statistic_counts,
 )
 from pophealth.areas.agebands import UNKNOWN, esp2013
-from pophealth.areas.disclosure import DEFAULT_BASE, DEFAULT_THRESHOLD
+from pophealth.areas.disclosure import (
+    DEFAULT_BASE,
+    DEFAULT_THRESHOLD,
+    controlled_round,
+    round_to_base,
+)
 from pophealth.areas.intervals import byar_limits, poisson_limits
 from pophealth.contracts.exceptions import ConfigError, DataQualityWarning, SchemaError
 
@@ -113,6 +132,8 @@ def dsr(
     disclosure_control: bool = True,
     threshold: int = DEFAULT_THRESHOLD,
     base: int = DEFAULT_BASE,
+    margins: str | Sequence[Sequence[str]] | None = "auto",
+    decimals: int | None = None,
 ) -> pd.DataFrame:
     """Directly standardised rate with Dobson confidence limits.
 
@@ -127,8 +148,9 @@ def dsr(
         Grouping columns; ``None`` standardises the whole table as one group.
     standard : "esp2013" or DataFrame
         Standard population (columns ``age_band``, ``weight``).
-    multiplier, confidence, disclosure_control, threshold, base
-        As for :func:`pophealth.areas.rates.crude_rate`.
+    multiplier, confidence, disclosure_control, threshold, base, margins, decimals
+        As for :func:`pophealth.areas.rates.crude_rate`; with disclosure control the
+        DSR is computed from age-band counts rounded to 5 (see the module notes).
 
     Returns
     -------
@@ -162,7 +184,7 @@ def dsr(
                                      bands, fill_x=True)
     shape = (len(groups), len(bands))
     X = _grid(g, b, x, *shape)
-    N = _grid(g, b, n, *shape)
+    N = N_true = _grid(g, b, n, *shape)
     empty = N <= 0
     orphan = empty & (X > 0)
     if orphan.any():
@@ -174,16 +196,26 @@ def dsr(
     if n_empty:
         warnings.warn(f"dsr: {n_empty} group x age band cell(s) have no population and "
                       "contribute 0 to the standardised rate", DataQualityWarning, stacklevel=2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(empty, 0.0, w / N)
     total_w = w.sum()
-    obs = X.sum(axis=1)
+    obs_true = X.sum(axis=1)
+    control = dict(control=disclosure_control, threshold=threshold, base=base)
+    obs = statistic_counts(obs_true, **control)
+    if disclosure_control:
+        X = controlled_round(X, obs, base)
+        N = round_to_base(N, base, keep_positive=True)
+        min_count = int(np.ceil((MIN_DSR_COUNT + base / 2) / base) * base)
+        na_label = f"dsr NA for published total count < {min_count}"
+    else:
+        min_count = MIN_DSR_COUNT
+        na_label = f"dsr NA for total count < {MIN_DSR_COUNT}"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(N <= 0, 0.0, w / N)
     value = (X * ratio).sum(axis=1) / total_w * mult
     var = (X * ratio**2).sum(axis=1) / total_w**2
-    ok = obs >= MIN_DSR_COUNT
+    ok = obs >= min_count
     out = groups.copy()
-    out["numerator"] = obs
-    out["denominator"] = N.sum(axis=1)
+    out["numerator"] = obs_true
+    out["denominator"] = N_true.sum(axis=1)
     out["value"] = np.where(ok, value, np.nan)
 
     def limits(level):
@@ -194,13 +226,15 @@ def dsr(
                 np.where(ok, value + scale * (hi - obs), np.nan))
 
     add_intervals(out, levels, limits)
-    out["statistic"] = np.where(ok, f"dsr per {label_multiplier(mult)}",
-                                f"dsr NA for total count < {MIN_DSR_COUNT}")
+    out["statistic"] = np.where(ok, f"dsr per {label_multiplier(mult)}", na_label)
     out["method"] = "Dobson"
-    out["suppressed"] = pd.array(np.where(ok, None, f"total count < {MIN_DSR_COUNT}"),
-                                 dtype="string")
+    out["suppressed"] = pd.array(
+        np.where(ok | np.isnan(obs), None, na_label.replace("dsr NA for ", "")), dtype="string")
+    basis = (f"age-band counts rounded to {base} and the published total "
+             f"(1-{threshold} suppressed, others rounded to {base})")
     return finish(out, where="dsr", by=by, counts=("numerator", "denominator"),
-                  disclosure_control=disclosure_control, threshold=threshold, base=base)
+                  disclosure_control=disclosure_control, threshold=threshold, base=base,
+                  margins=margins, decimals=decimals, multiplier=mult, basis=basis)
 
 
 def isr(
@@ -216,6 +250,8 @@ def isr(
     disclosure_control: bool = True,
     threshold: int = DEFAULT_THRESHOLD,
     base: int = DEFAULT_BASE,
+    margins: str | Sequence[Sequence[str]] | None = "auto",
+    decimals: int | None = None,
 ) -> pd.DataFrame:
     """Indirectly standardised ratio (observed / expected) by group.
 
@@ -229,8 +265,10 @@ def isr(
         ``table`` pooled, i.e. each group is compared with all groups together.
     multiplier : float, default 1
         1 gives a ratio, 100 an SMR-style index.
-    confidence, disclosure_control, threshold, base
-        As for :func:`pophealth.areas.rates.crude_rate`.
+    confidence, disclosure_control, threshold, base, margins, decimals
+        As for :func:`pophealth.areas.rates.crude_rate`; with disclosure control the
+        ratio is the published total over an expected count computed from band
+        counts rounded to 5 (see the module notes).
 
     Returns
     -------
@@ -260,27 +298,36 @@ def isr(
     bands = list(dict.fromkeys(list(labels) + ([] if ref_labels is None else
                                                list(pd.unique(ref_labels)))))
     groups, g, b, x, n = _stratified("isr", table, by, age_band, numerator, denominator, bands)
+    k, nb = len(groups), len(bands)
+    X, N = _grid(g, b, x, k, nb), _grid(g, b, n, k, nb)
     if reference is None:
-        rx = np.bincount(b, weights=x, minlength=len(bands))
-        rn = np.bincount(b, weights=n, minlength=len(bands))
+        rx, rn = X.sum(axis=0), N.sum(axis=0)
     else:
         _, _, rb, rxv, rnv = _stratified("isr reference", reference, [], age_band, numerator,
                                          denominator, bands)
-        rx = np.bincount(rb, weights=rxv, minlength=len(bands))
-        rn = np.bincount(rb, weights=rnv, minlength=len(bands))
+        rx = np.bincount(rb, weights=rxv, minlength=nb)
+        rn = np.bincount(rb, weights=rnv, minlength=nb)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ref_rate = np.where(rn > 0, rx / rn, np.nan)
-    needs = (n > 0) & np.isnan(ref_rate[b])
+        raw_rate = np.where(rn > 0, rx / rn, np.nan)
+    needs = (n > 0) & np.isnan(raw_rate[b])
     if needs.any():
         raise SchemaError(f"isr: column '{age_band}' breaks rule 'band_in_reference' in "
                           f"{int(needs.sum())} row(s) (population in a band with no reference "
                           "population)")
-    expected_row = np.where(n > 0, n * np.nan_to_num(ref_rate[b]), 0.0)
-    k = len(groups)
-    obs = np.bincount(g, weights=x, minlength=k)
-    exp_ = np.bincount(g, weights=expected_row, minlength=k)
+    obs_true = X.sum(axis=1)
+    control = dict(control=disclosure_control, threshold=threshold, base=base)
+    obs = statistic_counts(obs_true, **control)
+    if disclosure_control:
+        N = round_to_base(N, base, keep_positive=True)
+        rx = controlled_round(rx[None, :], [round_to_base(rx.sum(), base)], base)[0]
+        # pooled: the reference population is the sum of the rounded group populations
+        rn = N.sum(axis=0) if reference is None else round_to_base(rn, base,
+                                                                    keep_positive=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_rate = np.where(rn > 0, rx / rn, 0.0)
+    exp_ = (N * ref_rate).sum(axis=1)
     out = groups.copy()
-    out["numerator"] = obs
+    out["numerator"] = obs_true
     out["denominator"] = np.bincount(g, weights=n, minlength=k)
     out["expected"] = exp_
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -295,5 +342,8 @@ def isr(
     stat = "indirectly standardised ratio"
     out["statistic"] = stat if mult == 1 else f"{stat} x {label_multiplier(mult)}"
     out["method"] = poisson_limits(obs, levels[0])[2]
+    basis = (f"the published total (1-{threshold} suppressed, others rounded to {base}) "
+             f"and age-band counts rounded to {base}")
     return finish(out, where="isr", by=by, counts=("numerator", "denominator"),
-                  disclosure_control=disclosure_control, threshold=threshold, base=base)
+                  disclosure_control=disclosure_control, threshold=threshold, base=base,
+                  margins=margins, decimals=decimals, multiplier=mult, basis=basis)

@@ -5,8 +5,8 @@ Axes and never calls ``plt.show()``. matplotlib is imported lazily, so pophealth
 not need it unless you plot (``pip install pophealth[plot]``).
 
 * :func:`plot_rates_by_imd` - value with confidence limits by IMD decile/quintile.
-* :func:`plot_funnel` - funnel plot of area values against population with exact
-  Poisson/Byar (rates) or Wilson (proportions) control limits around a target.
+* :func:`plot_funnel` - funnel plot of area values against population with PHE
+  control limits (exact Poisson for rates, sigma-adjusted Wilson for proportions).
 * :func:`plot_area_ranking` - areas ranked by value with confidence limits, coloured
   by comparison with a target (Fingertips-style "better/similar/worse" league).
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pophealth.areas.rates import funnel_limits
+from pophealth.areas.funnels import funnel_limits
 from pophealth.plots._style import _axes, _floats
 
 __all__ = ["plot_rates_by_imd", "plot_funnel", "plot_area_ranking"]
@@ -124,7 +124,8 @@ def plot_funnel(
         Centre line on the ``multiplier`` scale. Default: population-weighted mean of
         the plotted values.
     kind : {"rate", "proportion"}
-        Poisson (exact below 10 expected, Byar's otherwise) or Wilson limits.
+        Exact Poisson or sigma-adjusted (Wilson) control limits, see
+        :func:`pophealth.areas.funnels.funnel_limits`.
     multiplier : float
         The scale of ``value`` (100,000 for rates per 100,000; 1 or 100 for proportions).
     confidence : float or sequence of float, default (0.95, 0.998)
