@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["patient_table"]
+from pophealth.core.indices import EFI_BANDS, HFRS_BANDS
+
+__all__ = ["BAND_ORDERS", "patient_table"]
+
+#: Known orders (lowest first) of the patient table's band columns. Segment and caseload
+#: rules compare these columns in this order whatever their dtype, never alphabetically.
+BAND_ORDERS: dict[str, tuple[str, ...]] = {"efi_band": EFI_BANDS, "hfrs_band": HFRS_BANDS}
 
 
 def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.DataFrame,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import SchemaError
+from pophealth.contracts.numeric import numeric_values, validate_numeric
 from pophealth.core.ages import age_at
 
 __all__ = ["strata", "segment_summary", "AGE_STRATA", "MULTIMORBIDITY_STRATA"]
@@ -18,7 +19,7 @@ MULTIMORBIDITY_STRATA = ("0", "1", "2-3", "4+")
 
 def _ages(table: pd.DataFrame, index_date) -> np.ndarray:
     if "age" in table.columns:
-        return pd.to_numeric(table["age"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return numeric_values(table["age"], table="patients", column="age")
     if "date_of_birth" in table.columns:
         return age_at(table["date_of_birth"], index_date).to_numpy(dtype=float)
     raise SchemaError("patients: age gates need column 'age' or 'date_of_birth'")
@@ -53,6 +54,8 @@ def strata(patients: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
     1       65-74             2                    2-3
     2         85+             5                     4+
     """
+    validate_numeric(patients, [], table="patients", optional=("age", "imd_decile",
+                                                               "n_conditions"))
     out = pd.DataFrame(index=patients.index)
     if "age" in patients.columns or ("date_of_birth" in patients.columns
                                      and index_date is not None):
@@ -134,6 +137,8 @@ def segment_summary(patients: pd.DataFrame, by="segment", *, cost: str | None = 
     missing = [c for c in needed if c not in patients.columns]
     if missing:
         raise SchemaError(f"patients: missing column(s) {missing}")
+    validate_numeric(patients, [c for c in (cost, emergency, risk) if c is not None],
+                     table="patients")
     seg_col, areas = keys[-1], keys[:-1]
     seg = patients[seg_col]
     cats = list(seg.cat.categories) if isinstance(seg.dtype, pd.CategoricalDtype) \
