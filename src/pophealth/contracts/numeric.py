@@ -110,8 +110,12 @@ def validate_numeric(frame: pd.DataFrame, columns: Iterable[str], *, table: str,
     if not isinstance(frame, pd.DataFrame):
         raise SchemaError(f"{table}: expected a pandas DataFrame, got {type(frame).__name__}")
     problems: list[Problem] = []
-    wanted = [(c, True) for c in columns] + [(c, False) for c in optional]
-    for column, required in wanted:
+    wanted: dict = {}
+    for c in columns:
+        wanted.setdefault(c, True)
+    for c in optional:
+        wanted.setdefault(c, False)  # a column named twice is checked (and reported) once
+    for column, required in wanted.items():
         if column not in frame.columns:
             if required:
                 problems.append(Problem(table, str(column), "missing_column", 0, ()))
