@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pophealth.contracts.exceptions import DataQualityWarning
 from pophealth.jobs import JobConfig, read_caseload, run_job
 from pophealth.jobs.pseudonymise import pseudonymise
 
@@ -119,3 +120,88 @@ def test_arrow_date32_dates_of_birth_give_the_datetime64_caseload(baseline, tmp_
     assert pq.read_schema(root / "register.parquet").field("date_of_birth").type == pa.date32()
     cl, _ = _run(root, tmp_path / "out")
     pd.testing.assert_frame_equal(cl, baseline[0])
+
+
+# ----------------------------------------------------------------- the library functions
+
+# By hand, index date 2025-04-01 00:00 UTC, window (2024-04-01 00:00, 2025-04-01 00:00] UTC:
+#   00:30 BST 1 Apr 2024 = 23:30 UTC 31 Mar 2024 -> out  (emergency, cost 100)
+#   01:30 BST 1 Apr 2024 = 00:30 UTC  1 Apr 2024 -> in   (emergency, cost 10)
+#   00:30 BST 1 Apr 2025 = 23:30 UTC 31 Mar 2025 -> in   (ae, cost 1)
+#   01:30 BST 1 Apr 2025 = 00:30 UTC  1 Apr 2025 -> out  (ae, cost 1000)
+# so prior_cost 11, 1 emergency admission, 1 A&E attendance. (Wall-clock time would
+# give 110, 2 and 0.)
+_LONDON = pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-04-01 01:30",
+                                    "2025-04-01 00:30", "2025-04-01 01:30"])
+                    ).dt.tz_localize("Europe/London")
+DATE_BACKENDS = {
+    "numpy_london": _LONDON,
+    "numpy_utc": _LONDON.dt.tz_convert("UTC"),
+    "naive_utc": _LONDON.dt.tz_convert("UTC").dt.tz_localize(None),
+    "arrow_london": _LONDON.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
+    "arrow_utc": _LONDON.astype(pd.ArrowDtype(pa.timestamp("ns", tz="UTC"))),
+}
+
+
+@pytest.mark.parametrize("backend", sorted(DATE_BACKENDS))
+def test_patient_table_counts_the_window_in_utc(backend):
+    from pophealth.contracts.schema import validate_activity
+    from pophealth.core.patients import patient_table
+
+    act = pd.DataFrame({"patient_id": [1, 1, 1, 1], "date": DATE_BACKENDS[backend],
+                        "kind": ["emergency_admission", "emergency_admission", "ae", "ae"],
+                        "cost": [100.0, 10.0, 1.0, 1000.0]})
+    assert validate_activity(act) is act
+    reg = pd.DataFrame({"patient_id": [1, 2], "age": [80, 30]})
+    out = patient_table(reg, pd.DataFrame(index=pd.Index([1, 2], name="patient_id")), act,
+                        index_date=INDEX_DATE)
+    assert out["prior_cost"].tolist() == [11.0, 0.0]
+    assert out["prior_emergency_admissions"].tolist() == [1, 0]
+    assert out["prior_ae_attendances"].tolist() == [1, 0]
+
+
+def test_patient_table_with_a_tz_aware_index_date_uses_utc():
+    from pophealth.core.patients import patient_table
+
+    # index 2025-04-01 01:00 BST = 00:00 UTC: the same window as above
+    act = pd.DataFrame({"patient_id": [1, 1, 1, 1], "date": _LONDON,
+                        "kind": ["emergency_admission", "emergency_admission", "ae", "ae"],
+                        "cost": [100.0, 10.0, 1.0, 1000.0]})
+    out = patient_table(pd.DataFrame({"patient_id": [1]}),
+                        pd.DataFrame(index=pd.Index([1], name="patient_id")), act,
+                        index_date=pd.Timestamp("2025-04-01 01:00", tz="Europe/London"))
+    assert out["prior_cost"].tolist() == [11.0]
+
+
+def _dob_backends():
+    import datetime as dt
+
+    days = [dt.date(1940, 4, 1), dt.date(1950, 4, 2), dt.date(1980, 1, 1)]
+    return {
+        "datetime64": pd.Series(pd.to_datetime(days)),
+        "arrow_date32": pd.Series(pa.array(days, pa.date32()), dtype=pd.ArrowDtype(pa.date32())),
+        "object_dates": pa.table({"d": pa.array(days, pa.date32())}).to_pandas()["d"],
+    }
+
+
+@pytest.mark.parametrize("backend", sorted(_dob_backends()))
+def test_date32_dates_of_birth_are_accepted_and_score_like_datetime64(backend):
+    from pophealth.contracts.schema import validate_register
+    from pophealth.core.batch import score_patients
+
+    dob = _dob_backends()[backend]
+    reg = pd.DataFrame({"patient_id": [1, 2, 3], "sex": ["F", "M", "F"],
+                        "date_of_birth": dob, "lsoa": "E01000001", "practice": "P1"})
+    assert validate_register(reg, index_date=INDEX_DATE) is reg
+    ev = pd.DataFrame({"patient_id": [1, 2], "code": ["F00", "F00"], "code_system": "icd10",
+                       "date": pd.to_datetime(["2025-01-01", "2025-01-01"])})
+    # by hand on 2025-04-01: aged 85, 74 (birthday on 2 April) and 45, so 2 of 3 are under
+    # the 75+ the HFRS was validated on; F00 weighs 7.1 in the HFRS
+    lists = {"charlson": None, "elixhauser": None}
+    with pytest.warns(DataQualityWarning, match=r"hfrs: 2 of 3 patient\(s\) are under 75"):
+        scores = score_patients(reg, ev, index_date=INDEX_DATE, codelists=lists)
+    with pytest.warns(DataQualityWarning):
+        expected = score_patients(reg.assign(date_of_birth=_dob_backends()["datetime64"]), ev,
+                                  index_date=INDEX_DATE, codelists=lists)
+    pd.testing.assert_frame_equal(scores, expected)
+    assert scores["hfrs"].tolist() == pytest.approx([7.1, 7.1, 0.0])
