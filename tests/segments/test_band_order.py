@@ -162,3 +162,21 @@ def test_two_band_columns_with_different_orders_cannot_be_compared():
     flags = pd.DataFrame({"heart_failure": [False]}, index=pd.Index([1], name="patient_id"))
     with pytest.raises(ConfigError, match="different orders"):
         assign_segments(flags, pts, _custom("hfrs_band > efi_band"), index_date=INDEX)
+
+
+@pytest.mark.parametrize("dates", [
+    pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-04-01 01:30"])).dt.tz_localize(
+        "Europe/London"),
+    pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-04-01 01:30"])).dt.tz_localize(
+        "Europe/London").astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
+    pd.Series(pd.to_datetime(["2024-03-31 23:30", "2024-04-01 00:30"])).dt.tz_localize("UTC"),
+], ids=["numpy_london", "arrow_london", "numpy_utc"])
+def test_utilisation_features_window_is_in_utc(dates):
+    from pophealth.segments import utilisation_features
+
+    # window (2024-04-01 00:00, 2025-04-01 00:00] UTC: 00:30 BST 1 April 2024 is 23:30 UTC
+    # on 31 March (out), 01:30 BST is 00:30 UTC (in) -> by hand 1 contact costing 10
+    act = pd.DataFrame({"patient_id": [1, 1], "kind": ["gp", "gp"], "cost": [100.0, 10.0],
+                        "date": dates})
+    out = utilisation_features(act, pd.DataFrame({"patient_id": [1]}), index_date=INDEX)
+    assert out.loc[1, "n_gp"] == 1 and out.loc[1, "cost"] == 10.0
