@@ -180,3 +180,16 @@ def test_utilisation_features_window_is_in_utc(dates):
                         "date": dates})
     out = utilisation_features(act, pd.DataFrame({"patient_id": [1]}), index_date=INDEX)
     assert out.loc[1, "n_gp"] == 1 and out.loc[1, "cost"] == 10.0
+
+
+@pytest.mark.parametrize("kind", DTYPES)
+def test_frailty_stratum_lists_every_band_in_band_order_whatever_the_dtype(kind):
+    from pophealth.segments import strata
+
+    pts = pd.DataFrame({"age": [70, 80, 50, 90],
+                        "hfrs_band": _column(["high", "low", "low", None], kind, HFRS)})
+    out = strata(pts)["frailty_stratum"]
+    assert list(out.cat.categories) == ["under 65", "low", "intermediate", "high"]
+    assert out.cat.ordered
+    assert out.astype(object).tolist()[:3] == ["high", "low", "under 65"]
+    assert pd.isna(out.iloc[3])

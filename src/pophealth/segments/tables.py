@@ -9,7 +9,9 @@ import pandas as pd
 
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.numeric import numeric_values, validate_numeric
+from pophealth.contracts.ordinal import column_order, ordinal_codes
 from pophealth.core.ages import age_at
+from pophealth.core.patients import BAND_ORDERS
 
 __all__ = ["strata", "segment_summary", "AGE_STRATA", "MULTIMORBIDITY_STRATA"]
 
@@ -40,7 +42,10 @@ def strata(patients: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
     65-74, 75-84, 85+); ``imd_decile`` (1 = most deprived) -> ``imd_quintile`` 1-5
     (deciles 1-2 -> 1); ``n_conditions`` -> ``multimorbidity_stratum`` (0, 1, 2-3, 4+);
     ``efi_band`` (else ``hfrs_band``) -> ``frailty_stratum`` with ``under 65`` first
-    (both scores are meant for people aged 65+). Missing inputs give missing strata.
+    (both scores are meant for people aged 65+), then every band in band order whatever
+    the column's dtype (a label outside the band is a SchemaError ``known_label``).
+    Missing inputs give missing strata; number columns are checked first (rule
+    ``numeric``).
 
     Examples
     --------
@@ -77,9 +82,10 @@ def strata(patients: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
     band_col = "efi_band" if "efi_band" in patients.columns else (
         "hfrs_band" if "hfrs_band" in patients.columns else None)
     if band_col is not None:
-        band = patients[band_col].astype("category")
-        labels = ["under 65"] + [str(c) for c in band.cat.categories]
-        codes = band.cat.codes.to_numpy().astype(np.int64) + 1
+        band = patients[band_col]
+        order = column_order(band, band_col, BAND_ORDERS, context="strata")
+        labels = ["under 65"] + [str(c) for c in order]
+        codes = ordinal_codes(band, order, column=band_col) + 1  # band order, never alphabetical
         codes[codes == 0] = -1
         if "age" in patients.columns or ("date_of_birth" in patients.columns
                                          and index_date is not None):
