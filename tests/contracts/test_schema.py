@@ -185,8 +185,10 @@ def test_boundaries_are_valid():
 
 @pytest.mark.parametrize("index_date", ["2025-04-01", INDEX_DATE, dt.date(2025, 4, 1),
                                         np.datetime64("2025-04-01"),
-                                        pd.Timestamp("2025-04-01", tz="Europe/London")])
+                                        pd.Timestamp("2025-04-01", tz="UTC"),
+                                        pd.Timestamp("2025-04-01 01:00", tz="Europe/London")])
 def test_index_date_forms(index_date):
+    # tz-aware index dates are converted to UTC: 01:00 BST on 1 April is midnight UTC
     act = make_activity(2).assign(date=pd.to_datetime(["2025-04-01", "2025-04-02"]))
     exc = raised(validate_activity, act, index_date=index_date)
     assert problem_tuples(exc) == [("activity", "date", "not_after_index_date", 1, (1,))]
@@ -296,18 +298,53 @@ def test_date_backends_accepted_and_give_same_problems(backend):
     assert problem_tuples(exc) == [("activity", "date", "not_null", 1, (2,))]
 
 
-def test_tz_aware_dates_use_wall_clock_time_in_every_backend():
-    # 00:30 BST on 1 July is 23:30 UTC on 30 June: after a midnight index date on wall time
-    wall = pd.Series(pd.to_datetime(["2024-06-30 12:00", "2024-07-01 00:30"])).dt.tz_localize(
+def test_tz_aware_dates_are_compared_in_utc_in_every_backend():
+    # one convention: tz-aware -> UTC -> naive. By hand: 00:30 BST (UTC+1) on 1 July is
+    # 23:30 UTC on 30 June (not after a midnight 1 July index date); 01:30 BST is 00:30 UTC
+    # on 1 July (after it); 00:30 EDT (UTC-4) on 1 July is 04:30 UTC on 1 July (after it).
+    london = pd.Series(pd.to_datetime(["2024-07-01 00:30", "2024-07-01 01:30"])).dt.tz_localize(
         "Europe/London")
-    arrow = wall.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London")))
-    expected = np.array(["2024-06-30T12:00", "2024-07-01T00:30"], dtype="datetime64[ns]")
-    np.testing.assert_array_equal(as_datetime64(wall), expected)
-    np.testing.assert_array_equal(as_datetime64(arrow), expected)
-    for dates in (wall, arrow):
+    ny = pd.Series(pd.to_datetime(["2024-06-30 19:00", "2024-07-01 00:30"])).dt.tz_localize(
+        "America/New_York")
+    cases = {
+        "numpy_london": (london, ["2024-06-30T23:30", "2024-07-01T00:30"]),
+        "arrow_london": (london.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
+                         ["2024-06-30T23:30", "2024-07-01T00:30"]),
+        "numpy_new_york": (ny, ["2024-06-30T23:00", "2024-07-01T04:30"]),
+        "arrow_utc": (ny.astype(pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))),
+                      ["2024-06-30T23:00", "2024-07-01T04:30"]),
+    }
+    for dates, expected in cases.values():
+        np.testing.assert_array_equal(as_datetime64(dates), np.array(expected, "datetime64[ns]"))
         ev = make_events(2).assign(date=dates)
         exc = raised(validate_events, ev, index_date="2024-07-01")
         assert problem_tuples(exc) == [("events", "date", "not_after_index_date", 1, (1,))]
+        act = make_activity(2).assign(date=dates)
+        exc = raised(validate_activity, act, index_date="2024-07-01")
+        assert problem_tuples(exc) == [("activity", "date", "not_after_index_date", 1, (1,))]
+
+
+def test_tz_aware_index_date_is_converted_to_utc_too():
+    # index 2024-07-01 01:00 BST = 2024-07-01 00:00 UTC: an event at 00:30 UTC is after it
+    ev = make_events(2).assign(date=pd.to_datetime(["2024-06-30 23:59", "2024-07-01 00:30"]))
+    exc = raised(validate_events, ev, index_date=pd.Timestamp("2024-07-01 01:00",
+                                                              tz="Europe/London"))
+    assert problem_tuples(exc) == [("events", "date", "not_after_index_date", 1, (1,))]
+
+
+def test_object_column_of_dates_from_arrow_date32_accepted():
+    # pyarrow's to_pandas() turns date32 into an object column of datetime.date
+    import datetime as dt
+
+    table = pa.table({"d": pa.array([dt.date(1950, 3, 1), None, dt.date(2030, 1, 1)],
+                                    pa.date32())})
+    dob = table.to_pandas()["d"]
+    assert dob.dtype == object
+    reg = make_register(3).assign(date_of_birth=dob, age=[74.0, 50.0, np.nan])
+    exc = raised(validate_register, reg, index_date=INDEX_DATE)
+    assert problem_tuples(exc) == [("register", "date_of_birth", "not_after_index_date", 1, (2,))]
+    np.testing.assert_array_equal(
+        as_datetime64(dob), np.array(["1950-03-01", "NaT", "2030-01-01"], "datetime64[ns]"))
 
 
 def test_far_future_sentinel_dates_do_not_wrap_round():

@@ -19,7 +19,10 @@ from pophealth.cohorts.ranking import (
     _rank_within,
     top_fraction_mask,
 )
+from pophealth.contracts.compare import compare_column, is_number_literal
 from pophealth.contracts.exceptions import ConfigError
+from pophealth.contracts.numeric import validate_numeric
+from pophealth.core.patients import BAND_ORDERS
 
 __all__ = ["Condition", "SelectionRule", "DEFAULT_FACTORS", "describe_reasons",
            "select_caseload"]
@@ -44,22 +47,26 @@ class Condition:
             raise ConfigError(f"condition on '{self.column}': '{self.op}' needs a list")
 
     def mask(self, table: pd.DataFrame) -> np.ndarray:
-        """Boolean mask over ``table`` rows (missing values never match)."""
-        s = table[self.column]
-        if self.op in ("in", "not in"):
-            hit = s.astype(object).isin(list(self.value)).to_numpy()
-            return hit if self.op == "in" else ~hit & s.notna().to_numpy()
-        if isinstance(s.dtype, pd.CategoricalDtype) and self.op not in ("==", "!="):
-            if not s.cat.ordered or self.value not in s.cat.categories:
-                raise ConfigError(f"condition on '{self.column}': '{self.op}' needs an "
-                                  "ordered categorical and one of its categories")
-        import operator
+        """Boolean mask over ``table`` rows (missing values never match).
 
-        fn = {"==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
-              "<": operator.lt, "<=": operator.le}[self.op]
-        out = fn(s, self.value)
-        return np.asarray(out.fillna(False) if hasattr(out, "fillna") else out, dtype=bool) \
-            & s.notna().to_numpy()
+        ``<``/``>`` on a band column (``efi_band``, ``hfrs_band``) use the band order
+        whatever the dtype; on another label column they need an ordered categorical; a
+        number threshold needs a number column (rule ``numeric``). See
+        :func:`pophealth.contracts.compare.compare_column`.
+        """
+        s = table[self.column]
+        context = f"condition on '{self.column}'"
+        present = s.notna().to_numpy(dtype=bool)
+        if self.op in ("in", "not in"):
+            order = BAND_ORDERS.get(self.column)
+            if order is not None and any(isinstance(v, str) and v not in order
+                                         for v in self.value):
+                raise ConfigError(f"{context}: '{self.op}' lists a label that is not one of "
+                                  "the column's categories")
+            hit = s.isin(list(self.value)).to_numpy(dtype=bool)
+            return present & (hit if self.op == "in" else ~hit)
+        return compare_column(s, self.op, self.value, column=self.column, known=BAND_ORDERS,
+                              table="patients", context=context)
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,8 @@ def describe_reasons(table: pd.DataFrame, *, factors: Sequence = DEFAULT_FACTORS
     >>> describe_reasons(t, rule=pd.Series(["top 2% risk", "frailty"])).tolist()
     ['selected by: top 2% risk; factors: 3 emergency admission(s) in the last 12 months; aged 90', 'selected by: frailty']
     """
+    validate_numeric(table, [], table="patients", optional=[
+        column for column, _, threshold, _ in factors if is_number_literal(threshold)])
     n = len(table)
     texts, masks = [], []
     for column, op, threshold, template in factors:
@@ -240,6 +249,10 @@ def select_caseload(patients: pd.DataFrame, rules: Sequence, *, rank_by: str = "
     missing = sorted(needed - set(patients.columns))
     if missing:
         raise ConfigError(f"select_caseload: patient table lacks column(s) {missing}")
+    numbers = [rank_by] + [r.rank_column for r in rules if r.top_fraction is not None] + [
+        c.column for r in rules for c in r.where if is_number_literal(c.value)]
+    validate_numeric(patients, list(dict.fromkeys(numbers)), table="patients",
+                     optional=[c for c, _, v, _ in (factors or ()) if is_number_literal(v)])
     ids = patients.index
     n = len(patients)
     hits = np.zeros((n, len(rules)), dtype=bool)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from pophealth.cohorts.ranking import _check_fraction
 from pophealth.contracts.exceptions import ConfigError, SchemaError
+from pophealth.contracts.numeric import numeric_values
 
 __all__ = ["CostConcentration", "cost_concentration"]
 
@@ -67,7 +68,8 @@ def cost_concentration(costs, *, top: Sequence[float] = (0.005, 0.01, 0.05, 0.2)
     >>> cc.lorenz["cost_share"].tolist()
     [0.0, 0.1, 0.3, 0.6, 1.0]
     """
-    x = np.asarray(pd.to_numeric(pd.Series(costs), errors="coerce"), dtype=np.float64)
+    x = numeric_values(costs if isinstance(costs, pd.Series) else pd.Series(costs),
+                       table="costs", column="cost")
     if len(x) == 0:
         raise ConfigError("cost_concentration: no costs given")
     bad_nan, bad_neg = int(np.isnan(x).sum()), int((x < 0).sum())

@@ -24,6 +24,8 @@ import pandas as pd
 
 from pophealth.cohorts.ranking import _check_fraction, top_fraction_mask
 from pophealth.contracts.exceptions import ConfigError, SchemaError
+from pophealth.contracts.numeric import numeric_values, validate_numeric
+from pophealth.contracts.schema import as_datetime64, naive_utc_timestamp
 from pophealth.core.conditions import register_ids
 
 __all__ = ["RTM_CAUTION", "period_cost", "high_cost_cohort", "persistent_high_cost", "predicted_high_cost", "rising_risk", "next_period_comparison"]
@@ -38,7 +40,22 @@ RTM_CAUTION = (
 
 
 def _day(value) -> pd.Timestamp:
-    return pd.Timestamp(value).normalize()
+    return naive_utc_timestamp(value).normalize()
+
+
+def _check_activity(activity: pd.DataFrame) -> None:
+    if not isinstance(activity, pd.DataFrame):
+        raise SchemaError("activity: expected a DataFrame")
+    for col in ("patient_id", "date", "cost"):
+        if col not in activity.columns:
+            raise SchemaError(f"activity: missing column '{col}' (rule 'missing_column')")
+    validate_numeric(activity, ["cost"], table="activity")
+
+
+def _series_values(values, name: str) -> pd.Series:
+    """``values`` as a float Series keeping its index, checked with the ``numeric`` rule."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    return pd.Series(numeric_values(s, table=name, column=name), index=s.index)
 
 
 def period_cost(activity: pd.DataFrame, *, register, start, end) -> pd.Series:
@@ -48,11 +65,14 @@ def period_cost(activity: pd.DataFrame, *, register, start, end) -> pd.Series:
     ----------
     activity : DataFrame
         ``patient_id``, ``date`` and ``cost``. Rows for people not on the register are
-        ignored and counted in ``result.attrs["n_rows_unknown_patient"]``.
+        ignored and counted in ``result.attrs["n_rows_unknown_patient"]``. ``cost`` must
+        hold numbers (:class:`SchemaError` rule ``numeric`` otherwise, with count and
+        positions, never values).
     register : DataFrame or Index
         The denominator (``patient_id`` column or index).
     start, end : date-like
-        Whole days, inclusive.
+        Whole days, inclusive. Tz-aware dates (in ``activity`` or here) are converted to
+        UTC and made naive first, so days are UTC days.
 
     Returns
     -------
@@ -70,19 +90,17 @@ def period_cost(activity: pd.DataFrame, *, register, start, end) -> pd.Series:
     ...             start="2024-04-01", end="2025-03-31").tolist()
     [15.0, 0.0, 0.0]
     """
+    _check_activity(activity)
     ids = register_ids(register)
-    for col in ("patient_id", "date", "cost"):
-        if col not in activity.columns:
-            raise SchemaError(f"activity: missing column '{col}' (rule 'missing_column')")
     lo, hi = _day(start), _day(end) + pd.Timedelta(days=1)
     if hi <= lo:
         raise ConfigError("period_cost: end is before start")
-    date = pd.to_datetime(activity["date"]).to_numpy()
+    date = as_datetime64(activity["date"])  # tz-aware -> UTC -> naive
     in_period = (date >= lo.to_datetime64()) & (date < hi.to_datetime64())
     pos = ids.get_indexer(activity["patient_id"].to_numpy())
     known = pos >= 0
     use = in_period & known
-    cost = np.asarray(activity["cost"], dtype=np.float64)
+    cost = numeric_values(activity["cost"], table="activity", column="cost")
     total = np.bincount(pos[use], weights=cost[use], minlength=len(ids))
     out = pd.Series(total, index=ids, name="cost")
     out.attrs["n_rows_unknown_patient"] = int((in_period & ~known).sum())
@@ -161,6 +179,7 @@ def high_cost_cohort(activity: pd.DataFrame, *, register, start, end,
     'Regression to the mean'
     """
     _check_fraction(top_fraction)
+    _check_activity(activity)
     cost = period_cost(activity, register=register, start=start, end=end)
     out = _cohort_frame(cost, register, top_fraction=top_fraction, by=by, value_name="cost",
                         flag_name="high_cost", positive_only=True)
@@ -208,6 +227,7 @@ def persistent_high_cost(activity: pd.DataFrame, *, register, periods: Sequence[
     >>> p["persistent"].tolist(), p.attrs["persistence"]
     ([True, False, False, False], [0.5])
     """
+    _check_activity(activity)
     if len(periods) < 2:
         raise ConfigError("persistent_high_cost needs at least two periods")
     bounds = [(_day(s), _day(e)) for s, e in periods]
@@ -266,8 +286,9 @@ def predicted_high_cost(prediction: pd.Series, *, register, top_fraction: float 
     >>> predicted_high_cost(pred, register=reg, top_fraction=0.34)["predicted_high_cost"].tolist()
     [True, True, False]
     """
+    prediction = _series_values(prediction, "prediction")
     ids = register_ids(register)
-    values = pd.Series(prediction).reindex(ids).astype(np.float64)
+    values = prediction.reindex(ids)
     return _cohort_frame(values, register, top_fraction=top_fraction, by=by,
                          value_name="prediction", flag_name="predicted_high_cost",
                          positive_only=False)
@@ -301,8 +322,8 @@ def rising_risk(current: pd.Series, previous: pd.Series, *,
     """
     if not min_increase > 0:
         raise ConfigError("rising_risk: min_increase must be positive")
-    cur = pd.Series(current, dtype=np.float64)
-    prev = pd.Series(previous, dtype=np.float64).reindex(cur.index)
+    cur = _series_values(current, "current")
+    prev = _series_values(previous, "previous").reindex(cur.index)
     change = cur - prev
     # tolerance so that 0.30 - 0.20 counts as an increase of 0.1
     rising = (change >= min_increase - 1e-12).fillna(False).astype(bool)
@@ -351,9 +372,9 @@ def next_period_comparison(prior_cost: pd.Series, next_cost: pd.Series, *,
     >>> t.attrs["difference_in_change_pct"]
     -10.0
     """
-    idx = pd.Series(prior_cost).index
-    prior = pd.Series(prior_cost, dtype=np.float64)
-    after = pd.Series(next_cost, dtype=np.float64).reindex(idx)
+    prior = _series_values(prior_cost, "prior_cost")
+    after = _series_values(next_cost, "next_cost").reindex(prior.index)
+    idx = prior.index
     in_cohort = pd.Series(cohort).reindex(idx, fill_value=False).astype(bool)
     if comparison is None:
         in_comp = ~in_cohort

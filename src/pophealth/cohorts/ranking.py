@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError
+from pophealth.contracts.numeric import numeric_values
 
 __all__ = ["top_fraction_mask"]
 
@@ -70,7 +71,8 @@ def top_fraction_mask(values, *, ids, fraction: float, groups=None, eligible=Non
     Parameters
     ----------
     values : array-like of float
-        Missing values never qualify.
+        Missing values never qualify; anything else that is not a number is an error
+        (:class:`~pophealth.contracts.exceptions.SchemaError`, rule ``numeric``).
     ids : array-like
         Unique patient ids (the tie-break, ascending).
     fraction : float
@@ -96,7 +98,8 @@ def top_fraction_mask(values, *, ids, fraction: float, groups=None, eligible=Non
     ([False, True, True, False], [3, 2, 1, 4])
     """
     fraction = _check_fraction(fraction, "fraction")
-    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=np.float64)
+    v = numeric_values(values if isinstance(values, pd.Series) else pd.Series(values),
+                       table="values", column="values")
     ok = ~np.isnan(v)
     if eligible is not None:
         ok &= np.asarray(eligible, dtype=bool)

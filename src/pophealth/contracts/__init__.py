@@ -9,6 +9,10 @@ The bottom of the house: imports nothing else of pophealth.
   ``DataQualityWarning``.
 * :mod:`~pophealth.contracts.nhs_number` -- Modulus 11 check, synthetic numbers from the
   never-issued 999 range.
+* :mod:`~pophealth.contracts.numeric` -- ``validate_numeric``: the ``numeric`` rule every
+  entry point applies to its number columns before any arithmetic.
+* :mod:`~pophealth.contracts.ordinal` -- ordered comparisons on band/label columns in their
+  known order, whatever the dtype (never alphabetical).
 """
 
 from pophealth.contracts.exceptions import (
@@ -19,6 +23,7 @@ from pophealth.contracts.exceptions import (
     SchemaError,
 )
 from pophealth.contracts.nhs_number import is_valid_nhs_number, make_nhs_numbers
+from pophealth.contracts.numeric import validate_numeric
 from pophealth.contracts.schema import validate_activity, validate_events, validate_register
 
 __all__ = [
@@ -31,5 +36,6 @@ __all__ = [
     "make_nhs_numbers",
     "validate_activity",
     "validate_events",
+    "validate_numeric",
     "validate_register",
 ]

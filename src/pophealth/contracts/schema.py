@@ -15,9 +15,17 @@ Validators raise :class:`~pophealth.contracts.exceptions.SchemaError` listing *e
 rule with its column, rule name, row count and up to ten zero-based row positions.
 They never put cell values in messages, because values may be identifiers.
 Plain ``object``, ``string[pyarrow]``, Arrow-backed and categorical string columns
-are all accepted; dates may be ``datetime64`` of any unit, tz-aware (compared on local
-wall-clock time) or Arrow ``timestamp``/``date32``. A zero-row frame with the required
-columns is valid whatever their dtypes (``pd.DataFrame(columns=[...])`` gives ``object``).
+are all accepted; dates may be ``datetime64`` of any unit, tz-aware (numpy or Arrow, any
+zone), Arrow ``timestamp``/``date32``/``date64``, or ``object`` columns of
+:class:`datetime.date` (what ``pyarrow.Table.to_pandas()`` makes of ``date32``).
+
+**One date convention.** Every date is compared as a tz-naive UTC instant: a tz-aware
+value is converted to UTC and then made naive (so 00:30 BST on 1 July is 23:30 on 30
+June); naive values are taken as already UTC; a tz-aware ``index_date`` is converted the
+same way. :func:`as_datetime64` applies it, and every part compares dates through it.
+
+A zero-row frame with the required columns is valid whatever their dtypes
+(``pd.DataFrame(columns=[...])`` gives ``object``).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ __all__ = [
     "is_stringlike",
     "is_datetimelike",
     "as_datetime64",
+    "naive_utc_timestamp",
 ]
 
 REGISTER_REQUIRED = ("patient_id", "sex", "lsoa", "practice")
@@ -127,37 +136,47 @@ def is_stringlike(s: pd.Series) -> bool:
 
 
 def is_datetimelike(s: pd.Series) -> bool:
-    """True for numpy/pandas datetime64 columns and Arrow timestamp/date columns."""
+    """True for numpy/pandas datetime64 columns, Arrow timestamp/date columns and
+    ``object`` columns of :class:`datetime.date` (Arrow ``date32`` after ``to_pandas()``)."""
     dtype = s.dtype
     if isinstance(dtype, pd.ArrowDtype):
         import pyarrow as pa
 
         t = dtype.pyarrow_dtype
         return pa.types.is_timestamp(t) or pa.types.is_date(t)
+    if _is_object_dates(s):
+        return True
     return pd.api.types.is_datetime64_any_dtype(dtype)
 
 
+def _is_object_dates(s: pd.Series) -> bool:
+    return (pd.api.types.is_object_dtype(s.dtype) and s.notna().any()
+            and pd.api.types.infer_dtype(s, skipna=True) == "date")
+
+
 def _datetime_values(s: pd.Series, unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """Tz-naive wall-clock ``datetime64[unit]`` array (NaT for missing) and a mask of the
+    """Tz-naive UTC ``datetime64[unit]`` array (NaT for missing) and a mask of the
     values that do not fit that unit's range (set to NaT rather than wrapped around)."""
     if isinstance(s.dtype, pd.ArrowDtype):
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         arr = s.array.__arrow_array__()
         if not isinstance(arr, pa.ChunkedArray):
             arr = pa.chunked_array([arr], type=arr.type)
         t = arr.type
         if pa.types.is_timestamp(t) and t.tz is not None:
-            arr = pc.local_timestamp(arr)  # wall-clock time, as tz_localize(None) gives
+            arr = arr.cast(pa.timestamp(t.unit))  # Arrow stores UTC: dropping tz keeps it
         elif pa.types.is_date32(t):
             arr = arr.cast(pa.timestamp("s"))
         elif pa.types.is_date64(t):
             arr = arr.cast(pa.timestamp("ms"))
         native = arr.to_numpy()
+    elif _is_object_dates(s):
+        native = np.array(s.astype(object).where(s.notna(), None).to_numpy(),
+                          dtype="datetime64[D]")
     else:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
-            s = s.dt.tz_localize(None)
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
         native = s.to_numpy()
     native = np.asarray(native)
     if native.dtype == object:  # all-null Arrow columns can come back as objects
@@ -175,14 +194,25 @@ def _datetime_values(s: pd.Series, unit: str) -> tuple[np.ndarray, np.ndarray]:
     return native.astype(target), oob
 
 
-def as_datetime64(s: pd.Series) -> np.ndarray:
-    """Return a tz-naive ``datetime64[ns]`` numpy array (NaT for missing).
+def as_datetime64(s: pd.Series, unit: str = "ns") -> np.ndarray:
+    """Return a tz-naive UTC ``datetime64[unit]`` numpy array (NaT for missing).
 
-    Tz-aware columns (numpy or Arrow) are converted to local wall-clock time. Dates that
-    do not fit ``datetime64[ns]`` (before 1677 or after 2262, e.g. a ``9999-12-31``
-    sentinel) raise :class:`SchemaError` with their positions instead of wrapping round.
+    Tz-aware columns (numpy or Arrow, any zone) are converted to UTC and then made naive;
+    naive columns are taken as UTC already; Arrow ``date32``/``date64`` and ``object``
+    columns of :class:`datetime.date` become midnight of that day. Dates that do not fit
+    ``datetime64[unit]`` (for ``ns``: before 1677 or after 2262, e.g. a ``9999-12-31``
+    sentinel; use ``unit="us"`` to keep them) raise :class:`SchemaError` with their
+    positions instead of wrapping round.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.contracts.schema import as_datetime64
+    >>> bst = pd.Series(pd.to_datetime(["2024-07-01 00:30"])).dt.tz_localize("Europe/London")
+    >>> as_datetime64(bst)
+    array(['2024-06-30T23:30:00.000000000'], dtype='datetime64[ns]')
     """
-    values, oob = _datetime_values(s, "ns")
+    values, oob = _datetime_values(s, unit)
     if oob.any():
         name = "<unnamed>" if s.name is None else str(s.name)
         p = Problem("as_datetime64", name, "datetime_range", int(oob.sum()),
@@ -192,8 +222,21 @@ def as_datetime64(s: pd.Series) -> np.ndarray:
     return values
 
 
+def naive_utc_timestamp(value) -> pd.Timestamp:
+    """A date-like as a tz-naive UTC :class:`pandas.Timestamp` (the module's one convention).
+
+    Examples
+    --------
+    >>> from pophealth.contracts.schema import naive_utc_timestamp
+    >>> naive_utc_timestamp("2024-07-01 00:30+01:00"), naive_utc_timestamp("2024-07-01")
+    (Timestamp('2024-06-30 23:30:00'), Timestamp('2024-07-01 00:00:00'))
+    """
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tz is not None else ts
+
+
 def _as_timestamp(index_date) -> np.datetime64:
-    return np.datetime64(pd.Timestamp(index_date).tz_localize(None), "us")
+    return np.datetime64(naive_utc_timestamp(index_date), "us")
 
 
 def _is_integerlike(s: pd.Series) -> bool:

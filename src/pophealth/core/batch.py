@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from pophealth.contracts.exceptions import SchemaError
+from pophealth.contracts.numeric import validate_numeric
 from pophealth.core.conditions import flag_conditions
 from pophealth.core.indices import (
     cambridge_score,
@@ -50,7 +52,9 @@ def score_patients(
     ----------
     register : DataFrame
         One row per patient with ``patient_id`` (and ``age`` or ``date_of_birth`` for
-        the HFRS age check).
+        the HFRS age check). ``age`` is checked first with the ``numeric`` rule
+        (:class:`~pophealth.contracts.exceptions.SchemaError` naming column, count and
+        positions, never values).
     events : DataFrame
         Coded events for (a superset of) these patients.
     index_date : date-like
@@ -86,6 +90,9 @@ def score_patients(
     1                           4   7.1             2
     2                           0   0.0             0
     """
+    if not isinstance(register, pd.DataFrame):
+        raise SchemaError("register: expected a DataFrame (one row per patient)")
+    validate_numeric(register, [], table="register", optional=("age",))
     lists = dict(DEFAULT_CODELISTS)
     lists.update(codelists or {})
     windows = {"hfrs": 730}

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["patient_table"]
+from pophealth.contracts.exceptions import SchemaError
+from pophealth.contracts.numeric import numeric_values, validate_numeric
+from pophealth.contracts.schema import as_datetime64, naive_utc_timestamp
+from pophealth.core.indices import EFI_BANDS, HFRS_BANDS
+
+__all__ = ["BAND_ORDERS", "patient_table"]
+
+#: Known orders (lowest first) of the patient table's band columns. Segment and caseload
+#: rules compare these columns in this order whatever their dtype, never alphabetically.
+BAND_ORDERS: dict[str, tuple[str, ...]] = {"efi_band": EFI_BANDS, "hfrs_band": HFRS_BANDS}
 
 
 def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.DataFrame,
@@ -24,9 +33,13 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
         Patient-level scores indexed by ``patient_id`` (e.g. from
         :func:`pophealth.core.batch.score_patients`).
     activity : DataFrame
-        Contacts with ``patient_id``, ``date``, ``kind`` and ``cost``.
+        Contacts with ``patient_id``, ``date``, ``kind`` and ``cost``. ``cost`` (and
+        the register's ``age``) are checked first with the ``numeric`` rule.
     index_date : date-like
-        Utilisation counts the 365 days up to and including this date.
+        Utilisation counts the 365 days up to and including this date. Dates are
+        compared in one convention: tz-aware activity dates (numpy or Arrow, any zone)
+        and a tz-aware ``index_date`` are converted to UTC and made naive; Arrow
+        ``date32`` and ``datetime.date`` columns are midnight of their day.
 
     Returns
     -------
@@ -51,16 +64,30 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
     1               2150.0                           1
     2                  0.0                           0
     """
+    for name, frame in (("register", register), ("activity", activity)):
+        if not isinstance(frame, pd.DataFrame):
+            raise SchemaError(f"{name}: expected a DataFrame")
+    missing = [c for c in ("patient_id", "date", "kind", "cost") if c not in activity.columns]
+    if "patient_id" not in register.columns:
+        raise SchemaError("register: missing column 'patient_id' (rule 'missing_column')")
+    if missing:
+        raise SchemaError(f"activity: missing column(s) {missing} (rule 'missing_column')")
+    validate_numeric(register, [], table="register", optional=("age",))
+    validate_numeric(activity, ["cost"], table="activity")
     reg = register.set_index("patient_id", drop=False).rename_axis("patient_id")
     reg = reg.drop(columns=["patient_id", "nhs_number"], errors="ignore")
-    idx = pd.Timestamp(index_date)
-    recent = activity[(activity["date"] > idx - pd.Timedelta(days=365))
-                      & (activity["date"] <= idx)]
-    cost = recent.groupby("patient_id")["cost"].sum()
-    emerg = recent[recent["kind"] == "emergency_admission"].groupby("patient_id").size()
-    ae = recent[recent["kind"] == "ae"].groupby("patient_id").size()
+    idx = naive_utc_timestamp(index_date).to_datetime64()
+    date = as_datetime64(activity["date"])  # tz-aware -> UTC -> naive
+    recent = (date > idx - np.timedelta64(365, "D")) & (date <= idx)
+    pos = reg.index.get_indexer(activity["patient_id"].to_numpy())
+    use = recent & (pos >= 0)
+    n = len(reg)
+    kind = activity["kind"]
+    cost = numeric_values(activity["cost"], table="activity", column="cost")
+    emerg = use & (kind == "emergency_admission").fillna(False).to_numpy(dtype=bool)
+    ae = use & (kind == "ae").fillna(False).to_numpy(dtype=bool)
     out = reg.join(scores)
-    out["prior_cost"] = cost.reindex(out.index, fill_value=0.0).astype(float)
-    out["prior_emergency_admissions"] = emerg.reindex(out.index, fill_value=0).astype(np.int64)
-    out["prior_ae_attendances"] = ae.reindex(out.index, fill_value=0).astype(np.int64)
+    out["prior_cost"] = np.bincount(pos[use], weights=np.nan_to_num(cost[use]), minlength=n)
+    out["prior_emergency_admissions"] = np.bincount(pos[emerg], minlength=n).astype(np.int64)
+    out["prior_ae_attendances"] = np.bincount(pos[ae], minlength=n).astype(np.int64)
     return out

@@ -3,6 +3,7 @@
 :func:`_build_patients` turns the config's register, events and activity into the
 patient table the caseload rules run on; a broken threshold or data contract is a
 :class:`DataQualityError` carrying counts, column and rule names only - never identifiers.
+Dates follow one convention once validated: tz-aware -> UTC -> naive (see :func:`_utc_naive`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,24 @@ def _read(path: Path) -> pd.DataFrame:
     return read_table(path).drop(columns=["bucket"], errors="ignore")
 
 
+_DATE_COLUMNS = ("date_of_birth", "date_of_death", "registered_from", "registered_to", "date")
+
+
 def _dates(s: pd.Series) -> np.ndarray:
-    return pd.to_datetime(s, errors="coerce").to_numpy(dtype="datetime64[ns]")
+    from pophealth.contracts.schema import as_datetime64
+
+    return as_datetime64(s, unit="us")  # tz-aware -> UTC -> naive; 9999-12-31 kept
+
+
+def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
+    """The job's one date convention: every date column as naive UTC ``datetime64[us]``
+    (tz-aware -> UTC -> naive; Arrow ``date32`` / ``datetime.date`` -> midnight), so
+    every later step compares like with like."""
+    from pophealth.contracts.schema import is_datetimelike
+
+    cols = {c: _dates(frame[c]) for c in _DATE_COLUMNS
+            if c in frame.columns and len(frame) and is_datetimelike(frame[c])}
+    return frame.assign(**cols) if cols else frame
 
 
 def _fail(message: str, counts: dict, column: str = "", rule: str = "", count: int = 0):
@@ -111,6 +128,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
     validate_register(register, index_date=idx)
     validate_events(events)
     validate_activity(activity)
+    register, events, activity = _utc_naive(register), _utc_naive(events), _utc_naive(activity)
     for col in ("pcn", config.id_column):
         if col not in register.columns:
             raise _fail(f"register: missing column '{col}' (rule 'missing_column')", counts,
@@ -134,7 +152,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
                         f"{q['max_invalid_id_fraction']}", counts, "nhs_number",
                         "valid_unique_nhs_number", int(bad.sum()))
         keep &= ~bad
-    t = np.datetime64(idx.to_datetime64(), "ns")
+    t = np.datetime64(idx.to_datetime64(), "us")
     for col, reason, test in (
             ("date_of_death", "died_on_or_before_index_date", lambda d: d <= t),
             ("registered_from", "registered_after_index_date", lambda d: d > t),

@@ -24,13 +24,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from pophealth.contracts.compare import COMPARISONS, compare_column, is_number_literal
 from pophealth.contracts.exceptions import (
     ConfigError,
     DataQualityWarning,
     SchemaError,
     user_stacklevel,
 )
+from pophealth.contracts.numeric import numeric_mask, numeric_values, validate_numeric
+from pophealth.contracts.ordinal import column_order, ordinal_codes
+from pophealth.contracts.schema import is_stringlike
 from pophealth.core.conditions import flag_conditions, register_ids
+from pophealth.core.patients import BAND_ORDERS
 from pophealth.segments.rules import (
     Rule,
     SegmentRules,
@@ -147,58 +152,67 @@ def _operand(node, env: _Env, rule: Rule):
     return env.count(rule, node.args[0].id)  # count()
 
 
+_OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+            ast.GtE: ">="}
+_FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
 def _compare_pair(left, op, right, rule: Rule, n: int) -> np.ndarray:
-    series = [x for x in (left, right) if isinstance(x, pd.Series)]
-    s = series[0] if series else None
+    """One comparison; a column against a literal goes through
+    :func:`~pophealth.contracts.compare.compare_column` (band order, ``numeric`` rule)."""
+    context = f"rule '{rule.name}': field 'when'"
     if isinstance(op, (ast.In, ast.NotIn)):
         values = [e.value for e in right.elts]
         base = left if isinstance(left, pd.Series) else pd.Series(left)
+        for v in values:
+            if isinstance(base, pd.Series) and base.name in BAND_ORDERS and isinstance(v, str) \
+                    and v not in BAND_ORDERS[base.name]:
+                raise ConfigError(f"{context}: compares column '{base.name}' with a literal "
+                                  "that is not one of its categories")
         hit = base.isin(values).to_numpy(dtype=bool)
         known = base.notna().to_numpy(dtype=bool)
         return known & (hit if isinstance(op, ast.In) else ~hit)
-    if s is not None and isinstance(s.dtype, pd.CategoricalDtype) and s.dtype.ordered:
-        cats = list(s.dtype.categories)
+    text = _OP_TEXT[type(op)]
+    left_col, right_col = isinstance(left, pd.Series), isinstance(right, pd.Series)
+    if left_col != right_col:  # column vs literal (either side)
+        col, lit, text = (left, right, text) if left_col else (right, left, _FLIP[text])
+        if isinstance(lit, np.ndarray):  # count() vs column
+            return _compare_arrays(numeric_values(col, table="patients", column=str(col.name)),
+                                   text, lit.astype(float), n, rule)
+        return compare_column(col, text, lit, column=str(col.name), known=BAND_ORDERS,
+                              context=context)
+    if left_col and right_col:
+        return _compare_columns(left, text, right, rule, n)
+    return _compare_arrays(left, text, right, n, rule)  # count() / literals
 
-        def codes(x):
-            if isinstance(x, pd.Series):
-                return x.cat.codes.to_numpy()
-            if x not in cats:
-                raise ConfigError(f"rule '{rule.name}': field 'when' compares column "
-                                  f"'{s.name}' with a literal that is not one of its categories")
-            return cats.index(x)
 
-        a, b = codes(left), codes(right)
-        valid = np.ones(n, dtype=bool)
-        for x in (a, b):
-            if isinstance(x, np.ndarray):
-                valid &= x >= 0
-    else:
-        def values(x):
-            if not isinstance(x, pd.Series):
-                return x
-            if pd.api.types.is_numeric_dtype(x.dtype) and not pd.api.types.is_bool_dtype(x.dtype):
-                return x.to_numpy(dtype=float, na_value=np.nan)
-            return x.to_numpy(dtype=object, na_value=None)
+def _compare_columns(left: pd.Series, text: str, right: pd.Series, rule: Rule,
+                     n: int) -> np.ndarray:
+    context = f"rule '{rule.name}': field 'when'"
+    numeric = [not numeric_mask(x).any() and not is_stringlike(x) for x in (left, right)]
+    if all(numeric):
+        a = numeric_values(left, table="patients", column=str(left.name))
+        b = numeric_values(right, table="patients", column=str(right.name))
+        return _compare_arrays(a, text, b, n, rule) & ~np.isnan(a) & ~np.isnan(b)
+    if any(numeric):
+        raise ConfigError(f"{context}: compares values of incompatible types "
+                          "(a number column with a text column)")
+    orders = [column_order(x, str(x.name), BAND_ORDERS, context=context) for x in (left, right)]
+    if orders[0] != orders[1]:
+        raise ConfigError(f"{context}: compares columns '{left.name}' and '{right.name}', "
+                          "which have different orders")
+    a, b = (ordinal_codes(x, orders[0], column=str(x.name)) for x in (left, right))
+    return (a >= 0) & (b >= 0) & COMPARISONS[text](a, b)
 
-        a, b = values(left), values(right)
-        valid = np.ones(n, dtype=bool)
-        for x in (left, right):
-            if isinstance(x, pd.Series):
-                valid &= x.notna().to_numpy(dtype=bool)
-    ops = {ast.Eq: np.equal, ast.NotEq: np.not_equal, ast.Lt: np.less, ast.LtE: np.less_equal,
-           ast.Gt: np.greater, ast.GtE: np.greater_equal}
 
-    def part(x):
-        return x[valid] if isinstance(x, np.ndarray) else x
-
-    res = np.zeros(n, dtype=bool)
+def _compare_arrays(a, text: str, b, n: int, rule: Rule) -> np.ndarray:
     try:
         with np.errstate(invalid="ignore"):
-            res[valid] = np.asarray(ops[type(op)](part(a), part(b)), dtype=bool)
+            res = np.asarray(COMPARISONS[text](a, b), dtype=bool)
     except TypeError:
         raise ConfigError(f"rule '{rule.name}': field 'when' compares values of "
                           "incompatible types (e.g. a number column with a string)") from None
-    return res
+    return np.broadcast_to(res, (n,)).copy()
 
 
 def _evaluate(node, env: _Env, rule: Rule, n: int) -> np.ndarray:
@@ -228,7 +242,28 @@ def _evaluate(node, env: _Env, rule: Rule, n: int) -> np.ndarray:
     return out
 
 
-def _patient_table(register: pd.DataFrame) -> pd.DataFrame:
+def _numeric_columns(rules: SegmentRules) -> list[str]:
+    """Patient columns the rules compare with numbers (and ``age`` for age gates)."""
+    cols = []
+    for rule in rules.rules:
+        if rule.min_age is not None or rule.max_age is not None:
+            cols.append("age")
+        for node in ast.walk(rule.tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            operands = [node.left, *node.comparators]
+            numbers = any(isinstance(x, ast.Call) or (isinstance(x, ast.Constant)
+                          and is_number_literal(x.value)) for x in operands)
+            if numbers:
+                cols += [x.id for x in operands if isinstance(x, ast.Name)]
+    return list(dict.fromkeys(cols))
+
+
+def _patient_table(register: pd.DataFrame, rules: SegmentRules) -> pd.DataFrame:
+    """The register in register order, its number columns checked first (rule ``numeric``)."""
+    if not isinstance(register, pd.DataFrame):
+        raise SchemaError("patients: expected a DataFrame (one row per patient)")
+    validate_numeric(register, [], table="patients", optional=_numeric_columns(rules))
     return register.reset_index(drop=True)  # positions = register order (ids via register_ids)
 
 
@@ -296,7 +331,7 @@ def rule_matches(flags: pd.DataFrame, register: pd.DataFrame, rules=None, *,
     rules = load_rules("bridges_to_health" if rules is None else rules)
     ids = register_ids(register)
     flags = _aligned_flags(flags, ids)
-    table = _patient_table(register)
+    table = _patient_table(register, rules)
     cols = {r.name: hit for r, hit in zip(
         rules.rules, _matches(flags, table, rules, index_date, stop_when_done=False),
         strict=True)}
@@ -364,7 +399,7 @@ def assign_segments(flags: pd.DataFrame, register: pd.DataFrame, rules=None, *,
     rules = load_rules("bridges_to_health" if rules is None else rules)
     ids = register_ids(register)
     n = len(ids)
-    table = _patient_table(register)
+    table = _patient_table(register, rules)
     flags = _aligned_flags(flags, ids)
     matches = _matches(flags, table, rules, index_date, stop_when_done=True)
     chosen = np.full(n, -1, dtype=np.int64)
@@ -430,6 +465,7 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
     ['frailty_efi', 'organ_failure_with_emergency_admission', 'healthy', 'infant']
     """
     rules = load_rules("bridges_to_health" if rules is None else rules)
+    _patient_table(patients, rules)  # number columns checked before any work
     flags = segment_flags(events, rules, register=patients, index_date=index_date,
                           extra_codelists=extra_codelists)
     return assign_segments(flags, patients, rules, index_date=index_date)

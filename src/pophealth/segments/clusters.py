@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError, SchemaError
+from pophealth.contracts.numeric import numeric_values, validate_numeric
+from pophealth.contracts.schema import as_datetime64, naive_utc_timestamp
 
 __all__ = ["ClusterSegments", "cluster_segments", "utilisation_features"]
 
@@ -82,7 +84,9 @@ def utilisation_features(activity: pd.DataFrame, register, *, index_date,
 
     Returns a DataFrame indexed by ``patient_id`` in register order with one
     ``n_<kind>`` column per activity kind (in the order of the ``kind`` categories, or
-    sorted) and ``cost``; patients without activity get zeros.
+    sorted) and ``cost``; patients without activity get zeros. ``cost`` must be numeric
+    (rule ``numeric``); tz-aware dates are converted to UTC and made naive before the
+    window is applied (:func:`pophealth.contracts.schema.as_datetime64`).
 
     Examples
     --------
@@ -105,10 +109,11 @@ def utilisation_features(activity: pd.DataFrame, register, *, index_date,
     missing = [c for c in ("patient_id", "date", "kind", "cost") if c not in activity.columns]
     if missing:
         raise SchemaError(f"activity: missing column(s) {missing}")
+    validate_numeric(activity, ["cost"], table="activity")
     ids = register_ids(register)
-    when = pd.Timestamp(index_date)
-    date = pd.to_datetime(activity["date"])
-    keep = ((date > when - pd.Timedelta(days=days)) & (date <= when)).to_numpy()
+    when = naive_utc_timestamp(index_date).to_datetime64()
+    date = as_datetime64(activity["date"])  # tz-aware -> UTC -> naive
+    keep = (date > when - np.timedelta64(days, "D")) & (date <= when)
     pos = positions(id_array(activity["patient_id"].to_numpy()[keep], "activity"),
                     id_array(ids.to_numpy(), "register"))
     ok = pos >= 0
@@ -121,8 +126,8 @@ def utilisation_features(activity: pd.DataFrame, register, *, index_date,
     counts = np.zeros((n, len(kinds)), dtype=np.int64)
     np.add.at(counts, (pos[ok], kcode[ok]), 1)
     out = pd.DataFrame(counts, index=ids, columns=[f"n_{k}" for k in kinds])
-    out["cost"] = np.bincount(pos[ok], weights=activity["cost"].to_numpy(dtype=float)[keep][ok],
-                              minlength=n)
+    cost = numeric_values(activity["cost"], table="activity", column="cost")
+    out["cost"] = np.bincount(pos[ok], weights=cost[keep][ok], minlength=n)
     return out
 
 
@@ -196,11 +201,12 @@ def cluster_segments(features: pd.DataFrame, *, n_segments: int, random_state: i
         if isinstance(v, str):
             if v not in features.columns:
                 raise SchemaError(f"features: missing column '{v}' (argument '{what}')")
-            return pd.to_numeric(features[v], errors="coerce").to_numpy(dtype=float)
+            return numeric_values(features[v], table="features", column=v)
         s = pd.Series(v)
+        numeric_values(s, table="features", column=what)  # before any conversion
         if not s.index.equals(features.index):
             s = s.reindex(features.index)
-        vals = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        vals = numeric_values(s, table="features", column=what)
         miss = np.isnan(vals)
         if miss.any():
             raise SchemaError(f"{what}: {int(miss.sum())} feature row(s) have no value; "

@@ -29,8 +29,17 @@ nothing is ever passed to ``eval``):
 * bare names are columns of the patient table (e.g. ``age``, ``efi_band``,
   ``prior_emergency_admissions``, a boolean column such as ``complex_multimorbidity``);
 * comparisons ``== != < <= > >=`` (chains allowed) and ``in [..]`` / ``not in [..]``
-  against numbers or strings; ordered-categorical columns compare in category order
-  (``efi_band >= "moderate"``); a missing value never satisfies a comparison;
+  against numbers or strings; a missing value never satisfies a comparison;
+* ``<``/``>`` on a label column use its *order*, never the alphabet, whatever the dtype
+  (ordered or unordered categorical, ``object``, ``string[pyarrow]``, Arrow): the band
+  columns use their known order (``efi_band``: fit < mild < moderate < severe;
+  ``hfrs_band``: low < intermediate < high; see
+  :data:`pophealth.core.patients.BAND_ORDERS`), other ordered categoricals their
+  category order; any other label column is refused (ConfigError), as are a literal
+  that is not one of the known labels and, in the data, a label outside the order
+  (SchemaError ``known_label``, with count and positions);
+* a column compared with a number must hold numbers (SchemaError ``numeric``, checked
+  before any rule runs);
 * ``and``, ``or``, ``not``, parentheses, ``True``/``False``.
 
 Examples

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import SchemaError
+from pophealth.contracts.numeric import numeric_values, validate_numeric
+from pophealth.contracts.ordinal import column_order, ordinal_codes
 from pophealth.core.ages import age_at
+from pophealth.core.patients import BAND_ORDERS
 
 __all__ = ["strata", "segment_summary", "AGE_STRATA", "MULTIMORBIDITY_STRATA"]
 
@@ -18,7 +21,7 @@ MULTIMORBIDITY_STRATA = ("0", "1", "2-3", "4+")
 
 def _ages(table: pd.DataFrame, index_date) -> np.ndarray:
     if "age" in table.columns:
-        return pd.to_numeric(table["age"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return numeric_values(table["age"], table="patients", column="age")
     if "date_of_birth" in table.columns:
         return age_at(table["date_of_birth"], index_date).to_numpy(dtype=float)
     raise SchemaError("patients: age gates need column 'age' or 'date_of_birth'")
@@ -39,7 +42,10 @@ def strata(patients: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
     65-74, 75-84, 85+); ``imd_decile`` (1 = most deprived) -> ``imd_quintile`` 1-5
     (deciles 1-2 -> 1); ``n_conditions`` -> ``multimorbidity_stratum`` (0, 1, 2-3, 4+);
     ``efi_band`` (else ``hfrs_band``) -> ``frailty_stratum`` with ``under 65`` first
-    (both scores are meant for people aged 65+). Missing inputs give missing strata.
+    (both scores are meant for people aged 65+), then every band in band order whatever
+    the column's dtype (a label outside the band is a SchemaError ``known_label``).
+    Missing inputs give missing strata; number columns are checked first (rule
+    ``numeric``).
 
     Examples
     --------
@@ -53,6 +59,8 @@ def strata(patients: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
     1       65-74             2                    2-3
     2         85+             5                     4+
     """
+    validate_numeric(patients, [], table="patients", optional=("age", "imd_decile",
+                                                               "n_conditions"))
     out = pd.DataFrame(index=patients.index)
     if "age" in patients.columns or ("date_of_birth" in patients.columns
                                      and index_date is not None):
@@ -74,9 +82,10 @@ def strata(patients: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
     band_col = "efi_band" if "efi_band" in patients.columns else (
         "hfrs_band" if "hfrs_band" in patients.columns else None)
     if band_col is not None:
-        band = patients[band_col].astype("category")
-        labels = ["under 65"] + [str(c) for c in band.cat.categories]
-        codes = band.cat.codes.to_numpy().astype(np.int64) + 1
+        band = patients[band_col]
+        order = column_order(band, band_col, BAND_ORDERS, context="strata")
+        labels = ["under 65"] + [str(c) for c in order]
+        codes = ordinal_codes(band, order, column=band_col) + 1  # band order, never alphabetical
         codes[codes == 0] = -1
         if "age" in patients.columns or ("date_of_birth" in patients.columns
                                          and index_date is not None):
@@ -134,6 +143,8 @@ def segment_summary(patients: pd.DataFrame, by="segment", *, cost: str | None = 
     missing = [c for c in needed if c not in patients.columns]
     if missing:
         raise SchemaError(f"patients: missing column(s) {missing}")
+    validate_numeric(patients, [c for c in (cost, emergency, risk) if c is not None],
+                     table="patients")
     seg_col, areas = keys[-1], keys[:-1]
     seg = patients[seg_col]
     cats = list(seg.cat.categories) if isinstance(seg.dtype, pd.CategoricalDtype) \
