@@ -39,6 +39,7 @@ __all__ = [
     "charlson",
     "elixhauser",
     "hfrs",
+    "hfrs_band",
     "efi",
     "cambridge_score",
     "condition_count",
@@ -488,12 +489,42 @@ def hfrs(
     flags = _flags_for(defn, data, "gilbert2018", register, index_date, lookback_days)
     _check_age("hfrs", _ages(flags, age, register, index_date), 75)
     score = _score(defn, flags, "gilbert2018", False, "hfrs").astype(float)
-    # published bands: < 5 low, 5-15 intermediate, > 15 high (15 itself is intermediate)
-    values = score.to_numpy()
-    codes = (values >= 5).astype(np.int8) + (values > 15)
-    band = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(HFRS_BANDS),
-                                                                      ordered=True))
+    band = hfrs_band(score.to_numpy())
     return pd.DataFrame({"hfrs": score, "hfrs_band": band}, index=score.index)
+
+
+def hfrs_band(scores) -> pd.Categorical:
+    """HFRS risk band of each score (Gilbert et al., Lancet 2018).
+
+    Published bands: ``low`` below 5, ``intermediate`` from 5 to 15 inclusive, ``high``
+    above 15.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        HFRS values; missing values are not allowed.
+
+    Returns
+    -------
+    pandas.Categorical
+        Ordered categories ``low < intermediate < high``.
+
+    Examples
+    --------
+    >>> from pophealth.core.indices import hfrs_band
+    >>> list(hfrs_band([4.99, 5.0, 15.0, 15.01]))
+    ['low', 'intermediate', 'intermediate', 'high']
+    """
+    values = np.asarray(scores, dtype=float)
+    missing = np.flatnonzero(np.isnan(values))
+    if missing.size:
+        raise ConfigError(
+            f"hfrs_band: scores must not be missing; {missing.size} missing at position(s) "
+            f"{', '.join(map(str, missing[:10].tolist()))}{' ...' if missing.size > 10 else ''}"
+        )
+    codes = (values >= 5).astype(np.int8) + (values > 15)
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(HFRS_BANDS),
+                                                                      ordered=True))
 
 
 def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame:
