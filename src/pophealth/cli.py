@@ -145,7 +145,7 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pophealth`` console script; returns the exit code."""
-    from pophealth.jobs import JobLockedError
+    from pophealth.jobs import JobLockedError, RunStoreError
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -155,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     except JobLockedError as exc:
         print(f"pophealth: busy: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    except RunStoreError as exc:
+        print(f"pophealth: cannot write output: {exc}", file=sys.stderr)
+        return EX_CANTCREAT
     except (SchemaError, CodelistError) as exc:
         print(f"pophealth: bad data: {exc}", file=sys.stderr)
         return EX_DATAERR

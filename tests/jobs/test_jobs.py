@@ -18,6 +18,7 @@ from pophealth.jobs import (
     DataQualityError,
     JobConfig,
     JobLockedError,
+    RunStoreError,
     output_lock,
     read_caseload,
     run_job,
@@ -162,15 +163,13 @@ def test_rerun_gives_identical_content_and_the_same_run_id(population, tmp_path)
     assert ta == tb and len(ta) >= 2
     assert ma.pop("config")["output"].pop("dir") != mb.pop("config")["output"].pop("dir")
     assert ma == mb
-    # a genuine rebuild (not reused) is byte-identical too
+    # a damaged completed run is never rebuilt over: the job refuses and leaves it as is
     for p in a.run_dir.rglob("*.csv"):
         p.unlink()
     (a.run_dir / "manifest.json").write_text("{}")
-    rebuilt = _run(population, tmp_path / "a")
-    assert not rebuilt.reused
-    tr = _tree(rebuilt.run_dir)
-    tr.pop("manifest.json")
-    assert tr == ta
+    with pytest.raises(RunStoreError, match="never rewritten"):
+        _run(population, tmp_path / "a")
+    assert _tree(a.run_dir) == {"manifest.json": b"{}"}
 
 
 def test_changes_since_previous_run_and_stable_on_rerun(population, tmp_path):

@@ -15,13 +15,14 @@ from pophealth.jobs.config import JobConfig
 from pophealth.jobs.inputs import DataQualityError
 from pophealth.jobs.pseudonymise import key_fingerprint, load_key, pseudonymise
 from pophealth.jobs.run import JobResult, demo_job, run_job
-from pophealth.jobs.runstore import JobLockedError, output_lock, read_caseload
+from pophealth.jobs.runstore import JobLockedError, RunStoreError, output_lock, read_caseload
 
 __all__ = [
     "DataQualityError",
     "JobConfig",
     "JobLockedError",
     "JobResult",
+    "RunStoreError",
     "demo_job",
     "key_fingerprint",
     "load_key",
