@@ -344,9 +344,9 @@ class JobConfig:
         risk = raw.get("risk", {})
         if "model" in risk and "fit" in risk:
             raise ConfigError("[risk]: give 'model' or [risk.fit], not both")
+        risk_fit = _check_fit(risk["fit"]) if "fit" in risk else None
         if "fit" in risk and "outcomes" not in inputs:
             raise ConfigError("[risk.fit] needs an 'outcomes' input")
-        risk_fit = _check_fit(risk["fit"]) if "fit" in risk else None
         has_risk = "model" in risk or "fit" in risk
         rank_by = output.get("rank_by", "risk")
         uses_risk = rank_by == "risk" or any(

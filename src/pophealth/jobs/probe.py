@@ -101,10 +101,15 @@ def check_pipeline(config) -> pd.DataFrame:
         patients["tier"] = pd.Series([], dtype=object)
     if config.segments:
         from pophealth.segments import bridges_to_health
+        from pophealth.segments.bridges import rule_matches, segment_flags
 
         try:
             seg = bridges_to_health(patients, events, index_date=idx,
                                     rules=config.segment_rules)
+            # on zero rows the precedence walk stops at once; this evaluates every rule
+            rule_matches(segment_flags(events, config.segment_rules, register=patients,
+                                       index_date=idx),
+                         patients, config.segment_rules, index_date=idx)
         except PopHealthError as exc:
             raise ConfigError(f"[segments]: {exc}") from None
         patients["segment"] = seg["segment"].reindex(patients.index)
