@@ -4,7 +4,8 @@ TOML config, inputs and data-quality checks, the run store (lock, atomic runs, m
 pseudonyms and caseload files. Stands on everything below it (core, the analyses,
 engines); never imports :mod:`pophealth.cli` or :mod:`pophealth.demo`.
 
-* :mod:`~pophealth.jobs.config` -- ``JobConfig`` (unknown keys are errors).
+* :mod:`~pophealth.jobs.config` -- ``JobConfig`` (every problem found at load time).
+* :mod:`~pophealth.jobs.probe` -- the zero-row dry run that checks columns and rules.
 * :mod:`~pophealth.jobs.inputs` -- reading the inputs and building the patient table.
 * :mod:`~pophealth.jobs.runstore` -- lock, atomic run directories, ``read_caseload``.
 * :mod:`~pophealth.jobs.pseudonymise` -- HMAC-SHA256 pseudo ids, key fingerprint.

@@ -15,7 +15,8 @@ Guarantees: the config is checked (unknown keys are errors) and the pseudonymisa
 loaded before any data is read; a lock refuses a concurrent run on the same output; a
 run is built in a temporary directory and renamed into place only when complete
 (manifest last), so a killed run never leaves a truncated list and the previous run stays
-intact (the next run removes the leftovers); the run id is a hash of the pophealth
+intact (the next run removes the leftovers); a completed run is never rewritten - rerunning
+an earlier config points ``current`` back at its verified run; the run id is a hash of the pophealth
 version, the config, the input bytes and the key fingerprint, and rows are sorted by a
 stable key, so rerunning the same inputs gives identical content. Logs, errors and
 reports carry counts, column and rule names only - never identifiers. Output is
