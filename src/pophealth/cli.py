@@ -1,9 +1,13 @@
 """The ``pophealth`` command line (argparse only; the work lives in library modules).
 
-Exit codes follow BSD ``sysexits.h``: 0 success, 64 usage, 65 bad data, 66 missing
-input, 70 internal error, 73 cannot create output, 74 I/O error (e.g. disk full),
-75 temporary failure (another run holds the lock), 78 bad configuration. User errors
-print one line on stderr, never a traceback and never data values.
+Exit codes follow BSD ``sysexits.h``: 0 success, 64 usage (an argument that cannot be
+parsed: unknown option or command, missing argument, a number or date in the wrong form
+- dates are ``YYYY-MM-DD`` only), 65 bad data, 66 missing input, 70 internal error,
+73 cannot create output (including a completed run that fails verification), 74 I/O
+error (e.g. disk full), 75 temporary failure (another run holds the lock), 78 bad
+configuration (including argument values out of range). Every error prints one line on
+stderr, never a traceback and never data values; an unexpected internal error names
+only its type and where it was raised.
 """
 
 from __future__ import annotations
@@ -23,8 +27,30 @@ EX_IOERR, EX_TEMPFAIL = 74, 75
 logger = logging.getLogger("pophealth")
 
 
+class _UsageError(Exception):
+    """An argument could not be parsed (exit 64)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: raises instead of printing usage and exiting 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _iso_date(text: str) -> str:
+    """argparse type: a ``YYYY-MM-DD`` date, returned as that text."""
+    from pophealth.contracts.exceptions import ConfigError
+    from pophealth.jobs.config import parse_iso_date
+
+    try:
+        return str(parse_iso_date(text, "date").date())
+    except ConfigError:
+        raise argparse.ArgumentTypeError("not a date written YYYY-MM-DD") from None
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="pophealth",
         description="Population health management for NHS Local Care Partnerships.",
     )
@@ -36,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("out", type=Path, help="output directory (created)")
     s.add_argument("--patients", type=int, default=100_000, help="number of patients")
     s.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
-    s.add_argument("--index-date", default="2025-04-01")
+    s.add_argument("--index-date", type=_iso_date, default="2025-04-01")
     s.add_argument("--batch-size", type=int, default=250_000)
     s.add_argument("--no-progress", action="store_true")
 
@@ -45,12 +71,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="output directory (default: a new temporary directory)")
     d.add_argument("--patients", type=int, default=50_000)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--index-date", default="2025-04-01")
+    d.add_argument("--index-date", type=_iso_date, default="2025-04-01")
 
     sc = sub.add_parser("score", help="score a partitioned population on disk (out of core)")
     sc.add_argument("population", type=Path, help="directory with register/ and events/")
     sc.add_argument("out", type=Path, help="output directory for per-batch Parquet files")
-    sc.add_argument("--index-date", required=True)
+    sc.add_argument("--index-date", type=_iso_date, required=True)
     sc.add_argument("--batch-patients", type=int, default=None)
     sc.add_argument("--codelist", action="append", default=[], metavar="INDEX=LIST",
                     help="code list per index, e.g. efi=efi_synthetic_pc (repeatable; "
@@ -79,12 +105,28 @@ def _job_lines(result) -> list[str]:
     return lines
 
 
+def _say(line: str) -> None:
+    """Print an error as exactly one line on stderr."""
+    print(" ".join(line.split()), file=sys.stderr)
+
+
+def _check_counts(args) -> None:
+    """Range checks of the numeric options (ConfigError: exit 78)."""
+    if getattr(args, "seed", 0) < 0:
+        raise ConfigError("--seed must be 0 or more")
+    for name in ("batch_size", "batch_patients"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+
+
 def _run(args) -> int:
     if args.command == "synth":
         from pophealth.synthetic import write_population
 
         if args.patients < 1:
             raise ConfigError("--patients must be at least 1")
+        _check_counts(args)
         summary = write_population(
             args.out, args.patients, random_state=args.seed, index_date=args.index_date,
             batch_size=args.batch_size, progress=False if args.no_progress else None,
@@ -99,6 +141,7 @@ def _run(args) -> int:
 
         if args.patients < 100:
             raise ConfigError("--patients must be at least 100 for the demo")
+        _check_counts(args)
         from pophealth.jobs import demo_job
 
         summary = run_demo(args.out, n_patients=args.patients, random_state=args.seed,
@@ -119,6 +162,7 @@ def _run(args) -> int:
     if args.command == "score":
         from pophealth.engines.streaming import score_dataset
 
+        _check_counts(args)
         lists = {}
         for item in args.codelist:
             key, sep, value = item.partition("=")
@@ -145,36 +189,57 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pophealth`` console script; returns the exit code."""
-    from pophealth.jobs import JobLockedError
+    from pophealth.jobs import JobLockedError, RunStoreError
 
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        _say(f"pophealth: usage error: {exc}")
+        return EX_USAGE
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return _run(args)
     except JobLockedError as exc:
-        print(f"pophealth: busy: {exc}", file=sys.stderr)
+        _say(f"pophealth: busy: {exc}")
         return EX_TEMPFAIL
+    except RunStoreError as exc:
+        _say(f"pophealth: cannot write output: {exc}")
+        return EX_CANTCREAT
     except (SchemaError, CodelistError) as exc:
-        print(f"pophealth: bad data: {exc}", file=sys.stderr)
+        _say(f"pophealth: bad data: {exc}")
         return EX_DATAERR
     except ConfigError as exc:
-        print(f"pophealth: bad configuration: {exc}", file=sys.stderr)
+        _say(f"pophealth: bad configuration: {exc}")
         return EX_CONFIG
     except FileNotFoundError as exc:
-        print(f"pophealth: missing input: {exc.filename or exc}", file=sys.stderr)
+        _say(f"pophealth: missing input: {exc.filename or exc}")
         return EX_NOINPUT
     except PermissionError as exc:
-        print(f"pophealth: cannot write output: {exc.filename or exc}", file=sys.stderr)
+        _say(f"pophealth: cannot write output: {exc.filename or exc}")
         return EX_CANTCREAT
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"pophealth: I/O error ({exc.strerror or type(exc).__name__}){where}",
-              file=sys.stderr)
+        _say(f"pophealth: I/O error ({exc.strerror or type(exc).__name__}){where}")
         return EX_IOERR
     except PopHealthError as exc:
-        print(f"pophealth: error: {exc}", file=sys.stderr)
+        _say(f"pophealth: error: {exc}")
         return EX_SOFTWARE
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, no values
+        _say(f"pophealth: internal error: {_where(exc)}; please report it")
+        return EX_SOFTWARE
+
+
+def _where(exc: BaseException) -> str:
+    """Type and innermost location of an exception, without its message (it may hold
+    data values)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return type(exc).__name__
+    code = tb.tb_frame.f_code
+    return f"{type(exc).__name__} in {code.co_name} ({Path(code.co_filename).name}:{tb.tb_lineno})"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -168,7 +168,7 @@ def test_sentinel_nhs_number_is_in_no_output_whatever_is_included(crafted, tmp_p
 
 
 def test_allow_listed_column_missing_from_the_table_is_a_config_error(crafted, tmp_path):
-    with pytest.raises(ConfigError, match=r"\['age_band'\] not in this job's patient table"):
+    with pytest.raises(ConfigError, match=r"the patient table has no column\(s\) \['age_band'\]"):
         _run(crafted, tmp_path / "out", output={"include_columns": ["age", "age_band"]})
     assert not (tmp_path / "out" / "current").exists()
     assert not [p for p in (tmp_path / "out").rglob("*.csv")]

@@ -18,6 +18,7 @@ from pophealth.jobs import (
     DataQualityError,
     JobConfig,
     JobLockedError,
+    RunStoreError,
     output_lock,
     read_caseload,
     run_job,
@@ -162,15 +163,13 @@ def test_rerun_gives_identical_content_and_the_same_run_id(population, tmp_path)
     assert ta == tb and len(ta) >= 2
     assert ma.pop("config")["output"].pop("dir") != mb.pop("config")["output"].pop("dir")
     assert ma == mb
-    # a genuine rebuild (not reused) is byte-identical too
+    # a damaged completed run is never rebuilt over: the job refuses and leaves it as is
     for p in a.run_dir.rglob("*.csv"):
         p.unlink()
     (a.run_dir / "manifest.json").write_text("{}")
-    rebuilt = _run(population, tmp_path / "a")
-    assert not rebuilt.reused
-    tr = _tree(rebuilt.run_dir)
-    tr.pop("manifest.json")
-    assert tr == ta
+    with pytest.raises(RunStoreError, match="never rewritten"):
+        _run(population, tmp_path / "a")
+    assert _tree(a.run_dir) == {"manifest.json": b"{}"}
 
 
 def test_changes_since_previous_run_and_stable_on_rerun(population, tmp_path):
@@ -262,7 +261,7 @@ def test_unknown_key_is_exit_78_before_any_data_is_read(tmp_path, capsys, monkey
 @pytest.mark.parametrize("section, key, value, message", [
     ("pseudonymisation", "key", KEY_A, "unknown key 'key'"),
     ("pseudonymisation", "key_env", KEY_A, "must be an environment variable name"),
-    ("output", "include_columns", ["nhs_number"], "identifiers"),
+    ("output", "include_columns", ["nhs_number"], "not allowed in caseload files"),
     ("output", "format", "xlsx", "format"),
 ])
 def test_bad_config_values_are_config_errors(tmp_path, section, key, value, message):

@@ -45,6 +45,7 @@ def score_patients(
     lookback_days: Mapping[str, int | None] | None = None,
     charlson_weights: str = "quan2011",
     elixhauser_weights: str = "van_walraven",
+    max_unrecognised: float = 0.05,
 ) -> pd.DataFrame:
     """Score every register patient with the shipped indices.
 
@@ -63,6 +64,10 @@ def score_patients(
         ``None`` to skip that index).
     lookback_days : mapping, optional
         Index -> look-back in days (default: HFRS 730, others all history).
+    max_unrecognised : float, default 0.05
+        Passed to every :func:`~pophealth.core.conditions.flag_conditions` call: the
+        fraction of a list's-system rows with unrecognised codes above which a
+        :class:`~pophealth.contracts.exceptions.CodelistError` is raised.
 
     Returns
     -------
@@ -102,7 +107,7 @@ def score_patients(
 
     def flags(name):
         f = flag_conditions(events, lists[name], register=register, index_date=index_date,
-                            lookback_days=windows.get(name))
+                            lookback_days=windows.get(name), max_unrecognised=max_unrecognised)
         reports[name] = f.attrs["pophealth_report"]
         return f
 

@@ -1,11 +1,16 @@
 """The stratification job's configuration: :class:`JobConfig`, read from TOML and validated.
 
-Unknown keys and wrongly typed values are :class:`~pophealth.contracts.exceptions.ConfigError`;
-see ``examples/job.toml`` for every key. :func:`pophealth.jobs.run_job` runs a config.
+Everything is checked when the config is loaded, before any data is read: unknown keys,
+types, dates (``YYYY-MM-DD``), fractions in [0, 1], tier cuts, the risk method, code-list
+names and files, segment rule sets, selection rules, ``rank_by`` and ``include_columns``
+(the last few by a zero-row dry run, :mod:`pophealth.jobs.probe`). Every problem is a
+one-line :class:`~pophealth.contracts.exceptions.ConfigError` (CLI exit 78); see
+``examples/job.toml`` for every key. :func:`pophealth.jobs.run_job` runs a config.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -16,9 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from pophealth.cohorts.caseload import SelectionRule
-from pophealth.contracts.exceptions import ConfigError
+from pophealth.contracts.exceptions import ConfigError, PopHealthError
+from pophealth.jobs.columns import check_include_columns
+from pophealth.jobs.pseudonymise import _looks_like_key, check_key_env
 
-__all__ = ["JobConfig"]
+__all__ = ["JobConfig", "parse_iso_date"]
 
 _SCHEMA: dict = {
     "": {"index_date": "date", "name": str},
@@ -37,10 +44,6 @@ _SCHEMA: dict = {
 _SECTIONS = {"inputs", "codelists", "risk", "segments", "rules", "output", "pseudonymisation",
              "quality"}
 _INDICES = {"charlson", "elixhauser", "hfrs", "efi", "cms"}
-_IDENTIFIERS = {"nhs_number", "patient_id", "date_of_birth", "name", "forename", "surname",
-                "address", "postcode", "telephone", "email"}
-
-
 def _check_table(table: dict, section: str) -> None:
     spec = _SCHEMA[section]
     where = f"[{section}]" if section else "top level"
@@ -49,10 +52,13 @@ def _check_table(table: dict, section: str) -> None:
             continue
         if key not in spec:
             allowed = sorted(spec) + (sorted(_SECTIONS) if section == "" else [])
-            raise ConfigError(f"unknown key '{key}' in {where} (allowed: {', '.join(allowed)})")
+            shown = "(not shown: it looks like key material)" if _looks_like_key(key) \
+                else f"'{key}'"
+            raise ConfigError(f"unknown key {shown} in {where} (allowed: {', '.join(allowed)})")
         kind = spec[key]
         if kind == "date":
-            ok = isinstance(value, str) or hasattr(value, "isoformat")
+            ok = isinstance(value, str) or (isinstance(value, dt.date)
+                                            and not isinstance(value, dt.datetime))
         elif kind is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         elif kind is int:
@@ -62,6 +68,164 @@ def _check_table(table: dict, section: str) -> None:
         if not ok:
             raise ConfigError(f"key '{key}' in {where} has the wrong type "
                               f"(expected {getattr(kind, '__name__', kind)})")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FIT_METHODS = ("hgb", "logistic")
+_CALIBRATIONS = ("sigmoid", "isotonic", "none")
+_QUALITY_DEFAULTS = {"max_invalid_id_fraction": 0.01, "max_unrecognised_code_fraction": 0.2,
+                     "max_unknown_patient_activity_fraction": 0.05}
+
+
+def parse_iso_date(value, what: str = "index_date") -> pd.Timestamp:
+    """A calendar date written ``YYYY-MM-DD`` (or a TOML date) as a midnight Timestamp.
+
+    Anything else - other layouts such as ``01/04/2025``, impossible dates such as
+    ``2025-13-01``, times or time zones - is a one-line :class:`ConfigError`.
+
+    Examples
+    --------
+    >>> from pophealth.jobs.config import parse_iso_date
+    >>> parse_iso_date("2025-04-01")
+    Timestamp('2025-04-01 00:00:00')
+    >>> parse_iso_date("01/04/2025")
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.ConfigError: index_date is not a date written YYYY-MM-DD
+    """
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return pd.Timestamp(value)
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return pd.Timestamp(dt.date.fromisoformat(value))
+        except ValueError:
+            pass
+    raise ConfigError(f"{what} is not a date written YYYY-MM-DD")
+
+
+def _fraction(value, what: str, *, low_open: bool = False, high_open: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = (0 < value if low_open else 0 <= value) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ConfigError(f"{what} must be a number in {lo}0, 1{hi}")
+    return value
+
+
+def _check_include_columns(names) -> tuple:
+    """``include_columns`` as a tuple of column names, checked against the caseload allow-list.
+
+    The shape (a list of strings) is checked here; the allow-list itself
+    (:func:`pophealth.jobs.columns.check_include_columns`) refuses identifiers, internal
+    columns and repeats. That every name is a column of the patient table is checked by
+    :func:`pophealth.jobs.probe.check_pipeline`.
+    """
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("[output] include_columns must be a list of column names (strings)")
+    return check_include_columns(names)
+
+
+def _check_tier_cuts(cuts) -> tuple:
+    if (not isinstance(cuts, list) or len(cuts) != 3
+            or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cuts)):
+        raise ConfigError("[risk] tier_cuts needs three cumulative fractions (numbers), "
+                          "e.g. [0.005, 0.05, 0.2]")
+    out = tuple(float(c) for c in cuts)
+    if not all(0 < c < 1 for c in out) or not out[0] < out[1] < out[2]:
+        raise ConfigError("[risk] tier_cuts must be strictly increasing fractions in (0, 1)")
+    return out
+
+
+def _check_fit(fit: dict) -> dict:
+    method = fit.get("method", "hgb")
+    if method not in _FIT_METHODS:
+        raise ConfigError(f"[risk.fit] method must be one of {', '.join(_FIT_METHODS)}")
+    if fit.get("calibration", "sigmoid") not in _CALIBRATIONS:
+        raise ConfigError(f"[risk.fit] calibration must be one of {', '.join(_CALIBRATIONS)}")
+    for key in ("random_state", "max_rows"):
+        if fit.get(key, 0) < 0:
+            raise ConfigError(f"[risk.fit] {key} must be 0 or more")
+    return dict(fit)
+
+
+def _is_path(text: str, base: Path) -> bool:
+    return "/" in text or "\\" in text or text.endswith(".csv") or (base / text).exists()
+
+
+def _check_codelists(codelists: dict, base: Path) -> dict:
+    """Index -> shipped code-list name, "none", or an existing CSV file (resolved)."""
+    from pophealth.core.codelists import list_codelists, load_codelist
+
+    shipped = set(list_codelists())
+    out = {}
+    for key, value in codelists.items():
+        if key not in _INDICES or not isinstance(value, str):
+            raise ConfigError(f"[codelists] key '{key}': expected one of "
+                              f"{', '.join(sorted(_INDICES))} = \"<list>\" or \"none\"")
+        if value.lower() == "none" or value in shipped:
+            out[key] = value
+            continue
+        if not _is_path(value, base):
+            raise ConfigError(f"[codelists] {key}: unknown code list '{value}' (see "
+                              "`pophealth codelists`, or give the path of a CSV file)")
+        path = base / value
+        if not path.is_file():
+            raise ConfigError(f"[codelists] {key}: code list file not found: {path}")
+        try:
+            load_codelist(path)
+        except PopHealthError as exc:
+            raise ConfigError(f"[codelists] {key}: {exc}") from None
+        out[key] = str(path)
+    return out
+
+
+def _check_segment_rules(name: str, base: Path) -> str:
+    from pophealth.segments.rules import load_rules
+
+    source = str(base / name) if _is_path(name, base) else name
+    try:
+        load_rules(source)
+    except (PopHealthError, OSError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"[segments] rules: {detail}") from None
+    return source
+
+
+def _check_rules(rules_raw) -> tuple:
+    if not isinstance(rules_raw, list) or not rules_raw:
+        raise ConfigError("at least one [[rules]] table is needed")
+    rules = []
+    for i, r in enumerate(rules_raw, start=1):
+        where = f"[[rules]] #{i}"
+        if not isinstance(r, dict):
+            raise ConfigError(f"{where} must be a table")
+        if not isinstance(r.get("name"), str) or not r["name"].strip():
+            raise ConfigError(f"{where} needs a name (a non-empty string)")
+        where = f"[[rules]] '{r['name']}'"
+        if "top_fraction" in r:
+            _fraction(r["top_fraction"], f"{where} top_fraction", low_open=True)
+        for key in ("rank_column", "by"):
+            if key in r and not isinstance(r[key], str):
+                raise ConfigError(f"{where} {key} must be a column name (a string)")
+        conds = r.get("where", [])
+        if not isinstance(conds, list):
+            raise ConfigError(f"{where} where must be a list of [column, op, value]")
+        for j, c in enumerate(conds, start=1):
+            triple = (isinstance(c, list) and len(c) == 3) or (
+                isinstance(c, dict) and set(c) == {"column", "op", "value"})
+            column = (c[0] if isinstance(c, list) else c.get("column")) if triple else None
+            if not triple or not isinstance(column, str):
+                raise ConfigError(f"{where} condition {j} must be [column, op, value] (or a "
+                                  "table with column, op and value)")
+        try:
+            rules.append(SelectionRule.from_dict(r))
+        except (PopHealthError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    if len({r.name for r in rules}) != len(rules):
+        raise ConfigError("[[rules]] names must be unique")
+    return tuple(rules)
 
 
 @dataclass(frozen=True)
@@ -77,6 +241,7 @@ class JobConfig:
     >>> cfg = JobConfig.from_dict({
     ...     "index_date": "2025-04-01",
     ...     "inputs": {"register": "r.parquet", "events": "e.parquet", "activity": "a.parquet"},
+    ...     "codelists": {"efi": "efi_synthetic_pc"},
     ...     "risk": {"model": "model.joblib"},
     ...     "rules": [{"name": "top 2% risk", "top_fraction": 0.02, "by": "practice"}],
     ...     "output": {"dir": "out"},
@@ -128,8 +293,12 @@ class JobConfig:
                 raw = tomllib.load(fh)
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path} ({exc.strerror})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text") from None
         return cls.from_dict(raw, base_dir=path.parent)
 
     @classmethod
@@ -146,10 +315,7 @@ class JobConfig:
             _check_table(raw["risk"]["fit"], "risk.fit")
         if "index_date" not in raw:
             raise ConfigError("missing key 'index_date'")
-        try:
-            index_date = pd.Timestamp(str(raw["index_date"])).normalize()
-        except ValueError:
-            raise ConfigError("index_date is not a date (use YYYY-MM-DD)") from None
+        index_date = parse_iso_date(raw["index_date"])
         inputs = raw.get("inputs", {})
         for key in ("register", "events", "activity"):
             if key not in inputs:
@@ -161,52 +327,42 @@ class JobConfig:
         if "key_env" not in pseudo:
             raise ConfigError("missing key 'key_env' in [pseudonymisation] (the name of the "
                               "environment variable holding the key; never the key itself)")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", pseudo["key_env"]):
-            raise ConfigError("key_env in [pseudonymisation] must be an environment variable "
-                              "name, not a key")
+        check_key_env(pseudo["key_env"], "key_env in [pseudonymisation]")
         codelists = raw.get("codelists", {})
         if not isinstance(codelists, dict):
             raise ConfigError("[codelists] must be a table")
-        for key, value in codelists.items():
-            if key not in _INDICES or not isinstance(value, str):
-                raise ConfigError(f"[codelists] key '{key}': expected one of "
-                                  f"{', '.join(sorted(_INDICES))} = \"<list>\" or \"none\"")
-        rules_raw = raw.get("rules", [])
-        if not isinstance(rules_raw, list) or not rules_raw:
-            raise ConfigError("at least one [[rules]] table is needed")
-        rules = tuple(SelectionRule.from_dict(r) for r in rules_raw)
-        if len({r.name for r in rules}) != len(rules):
-            raise ConfigError("[[rules]] names must be unique")
+        codelists = _check_codelists(codelists, base)
+        rules = _check_rules(raw.get("rules", []))
         risk = raw.get("risk", {})
         if "model" in risk and "fit" in risk:
             raise ConfigError("[risk]: give 'model' or [risk.fit], not both")
+        risk_fit = _check_fit(risk["fit"]) if "fit" in risk else None
         if "fit" in risk and "outcomes" not in inputs:
             raise ConfigError("[risk.fit] needs an 'outcomes' input")
         has_risk = "model" in risk or "fit" in risk
-        rank_by = str(output.get("rank_by", "risk"))
+        rank_by = output.get("rank_by", "risk")
         uses_risk = rank_by == "risk" or any(
             r.top_fraction is not None and r.rank_column == "risk" for r in rules) or any(
             c.column in ("risk", "tier") for r in rules for c in r.where)
         if uses_risk and not has_risk:
             raise ConfigError("rank_by/rules use 'risk' but [risk] has no 'model' or [risk.fit]")
-        if len(risk.get("tier_cuts", (0, 0, 0))) != 3:
-            raise ConfigError("[risk] tier_cuts needs three cumulative fractions")
+        cuts = _check_tier_cuts(risk.get("tier_cuts", [0.005, 0.05, 0.2]))
         fmt = output.get("format", "csv")
         if fmt not in ("csv", "parquet"):
             raise ConfigError("[output] format must be 'csv' or 'parquet'")
-        include = tuple(output.get("include_columns", ()))
-        bad = sorted(set(include) & _IDENTIFIERS)
-        if bad:
-            raise ConfigError(f"[output] include_columns may not hold identifiers: {bad}")
+        include = _check_include_columns(output.get("include_columns", []))
         id_column = pseudo.get("id_column", "nhs_number")
         if id_column not in ("nhs_number", "patient_id"):
             raise ConfigError("[pseudonymisation] id_column must be 'nhs_number' or 'patient_id'")
-        cuts = tuple(float(c) for c in risk.get("tier_cuts", (0.005, 0.05, 0.2)))
         seg = raw.get("segments", {})
-        quality = {"max_invalid_id_fraction": 0.01, "max_unrecognised_code_fraction": 0.2,
-                   "max_unknown_patient_activity_fraction": 0.05}
-        quality.update({k: float(v) for k, v in raw.get("quality", {}).items()})
-        return cls(
+        segments = seg.get("enabled", True)
+        segment_rules = seg.get("rules", "bridges_to_health")
+        if segments:
+            segment_rules = _check_segment_rules(segment_rules, base)
+        quality = dict(_QUALITY_DEFAULTS)
+        quality.update({k: _fraction(v, f"[quality] {k}")
+                        for k, v in raw.get("quality", {}).items()})
+        config = cls(
             index_date=index_date,
             inputs={k: base / v for k, v in inputs.items()},
             output_dir=base / output["dir"],
@@ -214,12 +370,12 @@ class JobConfig:
             key_env=pseudo["key_env"],
             raw=raw,
             name=str(raw.get("name", "caseload")),
-            codelists=dict(codelists),
+            codelists=codelists,
             risk_model=base / risk["model"] if "model" in risk else None,
-            risk_fit=dict(risk["fit"]) if "fit" in risk else None,
+            risk_fit=risk_fit,
             tier_cuts=cuts,
-            segments=bool(seg.get("enabled", True)),
-            segment_rules=str(seg.get("rules", "bridges_to_health")),
+            segments=segments,
+            segment_rules=segment_rules,
             per_practice=bool(output.get("per_practice", False)),
             format=fmt,
             include_columns=include,
@@ -228,3 +384,7 @@ class JobConfig:
             allow_key_rotation=bool(pseudo.get("allow_key_rotation", False)),
             quality=quality,
         )
+        from pophealth.jobs.probe import check_pipeline
+
+        check_pipeline(config)  # columns, lists and rules fit together (zero rows)
+        return config

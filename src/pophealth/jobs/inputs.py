@@ -174,18 +174,13 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
     lists = {k: (None if v.lower() == "none" else v) for k, v in config.codelists.items()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
-        scores = score_patients(register, events, index_date=idx, codelists=lists)
+        # the config's threshold is the only one: flag_conditions raises above it
+        scores = score_patients(register, events, index_date=idx, codelists=lists,
+                                max_unrecognised=q["max_unrecognised_code_fraction"])
         reports = scores.attrs.get("pophealth_reports", {})
         counts["events"] = {k: {f: int(r[f]) for f in (
             "n_events", "n_other_system", "n_unrecognised", "n_unknown_patient",
             "n_after_index_date", "n_used")} for k, r in sorted(reports.items())}
-        for k, r in sorted(reports.items()):
-            frac = float(r["unrecognised_fraction"])
-            if frac > q["max_unrecognised_code_fraction"]:
-                raise _fail(f"events: {frac:.1%} of codes for {k} are unrecognised, above "
-                            f"max_unrecognised_code_fraction "
-                            f"{q['max_unrecognised_code_fraction']}", counts, "code",
-                            "recognised_code", int(r["n_unrecognised"]))
         patients = patient_table(register, scores, activity, index_date=idx)
         patients["_pseudo_source"] = register[config.id_column].to_numpy()
         if config.risk_model is not None or config.risk_fit is not None:

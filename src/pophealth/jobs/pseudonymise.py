@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,11 +27,51 @@ import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError
 
-__all__ = ["MIN_KEY_BYTES", "load_key", "key_fingerprint", "pseudonymise"]
+__all__ = ["MIN_KEY_BYTES", "check_key_env", "load_key", "key_fingerprint", "pseudonymise"]
 
 #: Shortest accepted key.
 MIN_KEY_BYTES = 32
 _FINGERPRINT_LABEL = b"pophealth key fingerprint v1"
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f]{16,}")
+
+
+def _looks_like_key(text: str) -> bool:
+    """True for text that may be key material: 16+ hex digits in a row, or a 20+
+    character base64/base32-like run holding both digits and letters."""
+    if _HEX_RUN.search(text):
+        return True
+    for token in re.split(r"[^A-Za-z0-9+/=-]+", text.replace("_", " ")):
+        if (len(token) >= 20 and any(c.isdigit() for c in token)
+                and any(c.isalpha() for c in token)):
+            return True
+    return False
+
+
+def check_key_env(name, where: str = "key_env") -> str:
+    """Return ``name`` if it is a plausible environment variable name, else raise.
+
+    A name is ``[A-Z_][A-Z0-9_]{0,63}`` and must not look like key material (16+ hex
+    digits in a row, or a long base64-like run), so a key pasted in place of its
+    variable's name is refused - and the message never repeats what was given.
+
+    Examples
+    --------
+    >>> from pophealth.jobs.pseudonymise import check_key_env
+    >>> check_key_env("POPHEALTH_KEY")
+    'POPHEALTH_KEY'
+    >>> check_key_env("ab" * 32)
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.ConfigError: key_env must be an environment variable name (A-Z, 0-9 and _, at most 64 characters), never the key itself; the value given (64 characters) is not shown
+    """
+    if (not isinstance(name, str) or not _ENV_NAME.fullmatch(name)
+            or _looks_like_key(name)):
+        size = f"{len(name)} characters" if isinstance(name, str) else type(name).__name__
+        raise ConfigError(f"{where} must be an environment variable name (A-Z, 0-9 and _, "
+                          "at most 64 characters), never the key itself; the value given "
+                          f"({size}) is not shown")
+    return name
 
 
 def load_key(env_var: str, *, environ: Mapping[str, str] | None = None) -> bytes:
@@ -46,8 +87,9 @@ def load_key(env_var: str, *, environ: Mapping[str, str] | None = None) -> bytes
     Raises
     ------
     ConfigError
-        If the variable is unset, not hex or too short. The message names the
-        variable, never its value.
+        If ``env_var`` is not a plausible variable name (see :func:`check_key_env`;
+        then it is not repeated), or the variable is unset, not hex or too short. The
+        message names the variable, never its value.
 
     Examples
     --------
@@ -60,8 +102,7 @@ def load_key(env_var: str, *, environ: Mapping[str, str] | None = None) -> bytes
     pophealth.contracts.exceptions.ConfigError: pseudonymisation key: environment variable PH_KEY is not set (expected >= 32 bytes as hex, e.g. from secrets.token_hex(32))
     """
     env = os.environ if environ is None else environ
-    if not env_var or not isinstance(env_var, str):
-        raise ConfigError("pseudonymisation key: no environment variable named")
+    check_key_env(env_var, "pseudonymisation key: the environment variable name")
     text = env.get(env_var)
     hint = "(expected >= 32 bytes as hex, e.g. from secrets.token_hex(32))"
     if not text:

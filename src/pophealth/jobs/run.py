@@ -24,7 +24,8 @@ Guarantees: the config is checked (unknown keys are errors) and the pseudonymisa
 loaded before any data is read; a lock refuses a concurrent run on the same output; a
 run is built in a temporary directory and renamed into place only when complete
 (manifest last), so a killed run never leaves a truncated list and the previous run stays
-intact (the next run removes the leftovers); the run id is a hash of the pophealth
+intact (the next run removes the leftovers); a completed run is never rewritten - rerunning
+an earlier config points ``current`` back at its verified run; the run id is a hash of the pophealth
 version, the config, the input bytes and the key fingerprint, and rows are sorted by a
 stable key, so rerunning the same inputs gives identical content. Logs, errors and
 reports carry counts, column and rule names only - never identifiers. Output is
@@ -40,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -59,8 +59,12 @@ from pophealth.jobs.pseudonymise import key_fingerprint, load_key, pseudonymise
 from pophealth.jobs.runstore import (
     _CASELOAD_COLUMNS,
     _clean_leftovers,
+    _completed_run,
     _hash_path,
+    _install_run,
+    _point_current,
     _previous,
+    _test_pause,
     _versions,
     _write_json,
     _write_table,
@@ -129,6 +133,7 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
         if n_clean:
             logger.warning("job: removed %d leftover temporary item(s) from an interrupted run",
                            n_clean)
+        _test_pause("locked")
         input_hashes = {name: _hash_path(path) for name, path in sorted(config.inputs.items())}
         if config.risk_model is not None:
             input_hashes["risk_model"] = _hash_path(config.risk_model)
@@ -143,6 +148,14 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
                 f"({previous['run_id']}): pseudo ids would not link to earlier lists. "
                 "Set allow_key_rotation = true in [pseudonymisation] if the key was rotated "
                 "on purpose")
+        existing = _completed_run(out, run_id)  # RunStoreError if it fails verification
+        if existing is not None:
+            # a completed run is immutable: point current back at it, never rebuild it
+            _point_current(out, run_id)
+            logger.info("job: run %s already exists and matches its manifest; current "
+                        "points at it again", run_id)
+            return JobResult(run_id=run_id, run_dir=out / "runs" / run_id, manifest=existing,
+                             reused=True)
         try:
             patients, counts, notes = _build_patients(config)
         except (SchemaError, CodelistError) as exc:
@@ -306,29 +319,11 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
         _write_json(manifest, tmp / "manifest.json")  # written last
         final = runs / run_id
         reused = False
-        if final.is_dir() and (final / "manifest.json").is_file():
-            try:
-                old = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
-            except ValueError:
-                old = {}
-            if old.get("files") == manifest["files"]:
-                shutil.rmtree(tmp)
-                reused = True
-        if not reused:
-            if final.exists():
-                trash = Path(tempfile.mkdtemp(dir=runs, prefix=f".tmp-old-{run_id}-"))
-                os.replace(final, trash / "run")
-                os.replace(tmp, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
+        _install_run(tmp, final)  # never replaces an existing run
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    link_tmp = out / f".current.{run_id}"
-    link_tmp.unlink(missing_ok=True)
-    os.symlink(Path("runs") / run_id, link_tmp)
-    os.replace(link_tmp, out / "current")
+    _point_current(out, run_id)
     logger.info("job: run %s published: %d caseload row(s) in %d PCN file(s)", run_id,
                 len(caseload), sum(1 for r in files if r.startswith("caseload/")))
     return JobResult(run_id=run_id, run_dir=final, manifest=manifest, reused=reused)

@@ -3,6 +3,11 @@
 Layout under ``output.dir`` (see :mod:`pophealth.jobs.run`): ``runs/<run_id>/`` (built in a
 ``runs/.tmp-*`` directory and renamed into place when complete), ``current`` (a symlink
 swapped atomically), ``reports/`` and ``.lock``.
+
+A completed run (``runs/<id>`` with its manifest) is immutable: it is never rewritten,
+moved or deleted. Rerunning a config whose run already exists verifies that run against
+its manifest and points ``current`` back at it. Cleaning up after a killed run removes
+only temporary directories and temporary symlinks.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -24,7 +30,7 @@ from pophealth.engines.io import atomic_file
 from pophealth.jobs.columns import CASELOAD_COLUMNS
 from pophealth.jobs.csvsafe import neutralise_formulas, restore_formulas
 
-__all__ = ["JobLockedError", "output_lock", "read_caseload"]
+__all__ = ["JobLockedError", "RunStoreError", "output_lock", "read_caseload"]
 
 logger = logging.getLogger("pophealth.jobs.run")  # one logger name for the whole job
 
@@ -192,18 +198,75 @@ def read_caseload(run_dir, *, kind: str = "caseload") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _current_manifest(out: Path) -> dict | None:
-    current = out / "current"
-    manifest = current / "manifest.json"
-    if not manifest.is_file():
-        return None
+_RUN_ID = re.compile(r"[0-9a-f]{16}")
+
+#: Test-only hook: with ``POPHEALTH_TEST_PAUSE_AT=<step>`` in its environment the job
+#: stops itself (``SIGSTOP``) when it reaches that step, so a test can ``SIGKILL`` it at a
+#: known point. Steps: ``locked`` (lock held, before any data is read),
+#: ``before_install`` (new run complete in its temporary directory), ``installed``
+#: (renamed to ``runs/<id>``, ``current`` not yet swapped), ``link_created`` (new
+#: ``current`` symlink made under a temporary name, not yet renamed). Never set it in
+#: production: the job would wait forever.
+TEST_PAUSE_ENV = "POPHEALTH_TEST_PAUSE_AT"
+
+
+class RunStoreError(PopHealthError):
+    """A completed run directory exists but cannot be used; it is never rewritten
+    (CLI exit 73)."""
+
+
+def _test_pause(step: str) -> None:
+    """Stop this process at ``step`` when :data:`TEST_PAUSE_ENV` names it (tests only)."""
+    if os.environ.get(TEST_PAUSE_ENV) == step:  # pragma: no cover - runs in a subprocess
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort where directories cannot be opened)."""
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict) or "run_id" not in data:
-        logger.warning("job: the current run's manifest is unreadable; treating it as absent")
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _current_id(out: Path) -> str | None:
+    """Run id that ``current`` points at (``runs/<id>``), or None if absent or foreign."""
+    try:
+        target = os.readlink(out / "current")
+    except OSError:
         return None
+    parts = Path(target).parts
+    if len(parts) == 2 and parts[0] == "runs" and _RUN_ID.fullmatch(parts[1]):
+        return parts[1]
+    logger.warning("job: 'current' does not point at a run directory; ignoring it")
+    return None
+
+
+def _read_manifest(run_dir: Path) -> dict | None:
+    try:
+        data = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("run_id") != run_dir.name:
+        return None
+    return data
+
+
+def _current_manifest(out: Path) -> dict | None:
+    run_id = _current_id(out)
+    if run_id is None:
+        return None
+    data = _read_manifest(out / "runs" / run_id)
+    if data is None:
+        logger.warning("job: the current run's manifest is unreadable; treating it as absent")
     return data
 
 
@@ -215,22 +278,113 @@ def _previous(out: Path, run_id: str) -> dict | None:
     if cur["run_id"] != run_id:
         return cur
     prev_id = cur.get("previous_run_id")
-    path = out / "runs" / str(prev_id) / "manifest.json"
-    if prev_id and path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return None
+    if not isinstance(prev_id, str) or not _RUN_ID.fullmatch(prev_id):
+        return None
+    return _read_manifest(out / "runs" / prev_id)
+
+
+def _verify_run(run_dir: Path) -> dict:
+    """The manifest of a completed run whose files all match it, else :class:`RunStoreError`.
+
+    Checks that the manifest is readable and names this run, that every listed file
+    exists with its recorded SHA-256, and that no unlisted file was added.
+    """
+    where = f"runs/{run_dir.name}"
+    manifest = _read_manifest(run_dir)
+    if manifest is None or not isinstance(manifest.get("files"), dict):
+        raise RunStoreError(f"{where} exists but its manifest is missing or unreadable; a "
+                            "completed run is never rewritten: move it aside and rerun")
+    listed = manifest["files"]
+    present = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
+               if p.is_file() and p.name != "manifest.json"
+               and not any(part.startswith(".") for part in p.relative_to(run_dir).parts)}
+    bad = sorted(set(listed) ^ present)
+    bad += sorted(rel for rel in set(listed) & present
+                  if _hash_path(run_dir / rel) != listed[rel].get("sha256"))
+    if bad:
+        raise RunStoreError(f"{where} does not match its manifest in {len(bad)} file(s) "
+                            f"(first: {bad[0]}); a completed run is never rewritten: "
+                            "move it aside and rerun")
+    return manifest
+
+
+def _completed_run(out: Path, run_id: str) -> dict | None:
+    """Verified manifest of ``runs/<run_id>`` if that run exists, else None."""
+    final = out / "runs" / run_id
+    if not os.path.lexists(final):
+        return None
+    if final.is_symlink() or not final.is_dir():
+        raise RunStoreError(f"runs/{run_id} exists but is not a run directory; move it aside "
+                            "and rerun")
+    return _verify_run(final)
+
+
+def _install_run(tmp: Path, final: Path) -> None:
+    """Rename a complete run from its temporary directory to ``final``, which must not exist.
+
+    A completed run is never replaced: an existing ``final`` is a :class:`RunStoreError`
+    (callers reuse a verified existing run before building a new one).
+    """
+    if os.path.lexists(final):
+        raise RunStoreError(f"runs/{final.name} already exists; a completed run is never "
+                            "rewritten")
+    _test_pause("before_install")
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+    _test_pause("installed")
+
+
+def _point_current(out: Path, run_id: str) -> None:
+    """Point ``out/current`` at ``runs/<run_id>`` atomically (symlink made under a
+    temporary name, then renamed over ``current``)."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise RunStoreError("run id is not 16 hex digits")
+    link_tmp = out / f".current.{run_id}"
+    if link_tmp.is_symlink() or link_tmp.is_file():
+        link_tmp.unlink()
+    os.symlink(Path("runs") / run_id, link_tmp)
+    _test_pause("link_created")
+    os.replace(link_tmp, out / "current")
+    _fsync_dir(out)
+
+
+_LEGACY_TRASH = re.compile(r"\.tmp-old-([0-9a-f]{16})-")
 
 
 def _clean_leftovers(out: Path) -> int:
+    """Remove what interrupted runs left behind; return how many items were removed.
+
+    Removes only temporary build directories (``runs/.tmp-*``) and temporary
+    ``current`` symlinks (``.current.*``). Never removes a completed run
+    (``runs/<id>``) nor whatever ``current`` points at. A completed run that an older
+    pophealth moved aside (``runs/.tmp-old-<id>-*/run``) and did not put back because it
+    was killed is restored to ``runs/<id>`` rather than deleted.
+    """
     runs = out / "runs"
     n = 0
+    protected = None
+    if (out / "current").is_symlink():
+        protected = os.path.realpath(out / "current")
     if runs.is_dir():
-        for p in runs.glob(".tmp-*"):
+        for p in sorted(runs.glob(".tmp-*")):
+            if p.is_symlink() or not p.is_dir():
+                continue
+            real = os.path.realpath(p)
+            if protected and (protected == real or protected.startswith(real + os.sep)):
+                logger.warning("job: 'current' points into a temporary directory; kept")
+                continue
+            m = _LEGACY_TRASH.match(p.name)
+            if m and (p / "run" / "manifest.json").is_file() \
+                    and not os.path.lexists(runs / m.group(1)):
+                os.rename(p / "run", runs / m.group(1))
+                logger.warning("job: restored run %s moved aside by an interrupted run",
+                               m.group(1))
             shutil.rmtree(p, ignore_errors=True)
             n += 1
     for p in out.glob(".current.*"):
-        p.unlink(missing_ok=True)
-        n += 1
+        if p.is_symlink():
+            p.unlink()
+            n += 1
     return n
 
 
