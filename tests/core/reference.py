@@ -11,6 +11,7 @@ import re
 import string
 
 import pandas as pd
+import published
 
 ALNUM = set(string.ascii_uppercase + string.digits)
 PATTERNS = {"icd10": r"[A-Z][0-9]{2}[0-9A-Z]{0,3}"}
@@ -86,3 +87,15 @@ def ref_score(flags: pd.DataFrame, weights: dict, hierarchy, floor_at_zero=False
             total = max(total, 0)
         scores.append(round(total, 6))
     return scores
+
+
+def published_codelist(listname: str) -> pd.DataFrame:
+    """A published code table (tests/fixtures/published) as a code-list frame.
+
+    The reference side of the property tests reads Charlson/Elixhauser code lists from
+    the independent transcriptions, never from the library's shipped CSVs.
+    """
+    rows = [(cond, code, "icd10", "prefix")
+            for cond, prefixes in published.codes(listname).items() for code in sorted(prefixes)]
+    return pd.DataFrame(rows, columns=["condition", "code", "code_system", "match"])
+
