@@ -17,6 +17,7 @@ import pandas as pd
 
 from pophealth.cohorts.caseload import SelectionRule
 from pophealth.contracts.exceptions import ConfigError
+from pophealth.contracts.schema import naive_timestamp
 
 __all__ = ["JobConfig"]
 
@@ -147,7 +148,7 @@ class JobConfig:
         if "index_date" not in raw:
             raise ConfigError("missing key 'index_date'")
         try:
-            index_date = pd.Timestamp(str(raw["index_date"])).normalize()
+            index_date = naive_timestamp(str(raw["index_date"])).normalize()  # wall clock
         except ValueError:
             raise ConfigError("index_date is not a date (use YYYY-MM-DD)") from None
         inputs = raw.get("inputs", {})
