@@ -1,4 +1,4 @@
-"""Caseload conditions compare bands in band order; cohort periods are UTC days (issue 13)."""
+"""Caseload conditions compare bands in band order; cohort periods are local days (issue 13)."""
 
 from __future__ import annotations
 
@@ -59,26 +59,45 @@ def test_band_condition_refuses_unknown_labels_and_unordered_columns():
         Condition("hfrs_band", "in", ["hi"]).mask(t)
 
 
-# By hand, period 2024-04-01 .. 2025-03-31 as whole UTC days, i.e. [2024-04-01 00:00 UTC,
-# 2025-04-01 00:00 UTC):
-#   00:30 BST 1 Apr 2024 = 23:30 UTC 31 Mar 2024 -> out (cost 100)
-#   01:30 BST 1 Apr 2024 = 00:30 UTC  1 Apr 2024 -> in  (cost 10)
-#   00:30 BST 1 Apr 2025 = 23:30 UTC 31 Mar 2025 -> in  (cost 1)
-#   01:30 BST 1 Apr 2025 = 00:30 UTC  1 Apr 2025 -> out (cost 1000)
+# By hand, period 2024-04-01 .. 2025-03-31 as whole days on the wall clock of each
+# column's own zone (BST = UTC+1 on all four dates):
+#                          local day     London column   UTC column (the same instants)
+#   00:30 BST  1 Apr 2024  1 Apr 2024    in  (100)       23:30 31 Mar 2024 -> out
+#   01:30 BST  1 Apr 2024  1 Apr 2024    in  (10)        00:30  1 Apr 2024 -> in
+#   00:30 BST  1 Apr 2025  1 Apr 2025    out (1)         23:30 31 Mar 2025 -> in
+#   23:30 BST 31 Mar 2025 31 Mar 2025    in  (1000)      22:30 31 Mar 2025 -> in
+# so a London column totals 100 + 10 + 1000 = 1110 and a UTC column (which keeps UTC
+# dates) 10 + 1 + 1000 = 1011. The UTC rule would give 1011 for the London column too.
 _LONDON = pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-04-01 01:30",
-                                    "2025-04-01 00:30", "2025-04-01 01:30"])
+                                    "2025-04-01 00:30", "2025-03-31 23:30"])
                     ).dt.tz_localize("Europe/London")
+_COSTS = [100.0, 10.0, 1.0, 1000.0]
 
 
-@pytest.mark.parametrize("dates", [
-    _LONDON, _LONDON.dt.tz_convert("UTC"),
-    _LONDON.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
-    _LONDON.astype(pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))),
-    _LONDON.dt.tz_convert("UTC").dt.tz_localize(None),
-], ids=["numpy_london", "numpy_utc", "arrow_london", "arrow_utc", "naive_utc"])
-def test_period_cost_uses_utc_days_for_tz_aware_dates(dates):
-    act = pd.DataFrame({"patient_id": [1, 1, 1, 1], "date": dates,
-                        "cost": [100.0, 10.0, 1.0, 1000.0]})
+@pytest.mark.parametrize(("dates", "total"), [
+    (_LONDON, 1110.0),
+    (_LONDON.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))), 1110.0),
+    (_LONDON.dt.tz_localize(None), 1110.0),
+    (_LONDON.dt.tz_convert("UTC"), 1011.0),
+    (_LONDON.astype(pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))), 1011.0),
+    (_LONDON.dt.tz_convert("UTC").dt.tz_localize(None), 1011.0),
+], ids=["numpy_london", "arrow_london", "naive_wall_clock", "numpy_utc", "arrow_utc",
+        "naive_utc"])
+def test_period_cost_counts_local_days_for_tz_aware_dates(dates, total):
+    act = pd.DataFrame({"patient_id": [1, 1, 1, 1], "date": dates, "cost": _COSTS})
     out = period_cost(act, register=pd.Index([1, 2], name="patient_id"),
                       start="2024-04-01", end="2025-03-31")
-    assert out.tolist() == [11.0, 0.0]
+    assert out.tolist() == [total, 0.0]
+
+
+def test_period_cost_tz_aware_start_and_end_are_local_days():
+    # start 00:30 BST on 1 April 2024 and end 00:30 BST on 31 March 2025 are the local
+    # days 1 April 2024 and 31 March 2025: the same period as above, 1110 for naive
+    # wall-clock dates. (The UTC rule would start on 31 March 2024 and end on 30 March
+    # 2025, dropping the 1000 and giving 110.)
+    act = pd.DataFrame({"patient_id": [1, 1, 1, 1], "date": _LONDON.dt.tz_localize(None),
+                        "cost": _COSTS})
+    out = period_cost(act, register=pd.Index([1], name="patient_id"),
+                      start=pd.Timestamp("2024-04-01 00:30", tz="Europe/London"),
+                      end=pd.Timestamp("2025-03-31 00:30", tz="Europe/London"))
+    assert out.tolist() == [1110.0]

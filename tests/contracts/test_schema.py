@@ -30,6 +30,7 @@ from pophealth.contracts.schema import (
     EVENT_SETTINGS,
     SEX_CODES,
     as_datetime64,
+    naive_timestamp,
     validate_activity,
     validate_events,
     validate_register,
@@ -186,9 +187,12 @@ def test_boundaries_are_valid():
 @pytest.mark.parametrize("index_date", ["2025-04-01", INDEX_DATE, dt.date(2025, 4, 1),
                                         np.datetime64("2025-04-01"),
                                         pd.Timestamp("2025-04-01", tz="UTC"),
-                                        pd.Timestamp("2025-04-01 01:00", tz="Europe/London")])
+                                        pd.Timestamp("2025-04-01", tz="Europe/London"),
+                                        pd.Timestamp("2025-04-01 00:30", tz="Europe/London")])
 def test_index_date_forms(index_date):
-    # tz-aware index dates are converted to UTC: 01:00 BST on 1 April is midnight UTC
+    # tz-aware index dates keep their wall-clock time: midnight or 00:30 BST on 1 April is
+    # on 1 April, so only the 2 April row is after it. (The UTC rule would make 00:30 BST
+    # 23:30 on 31 March and flag both rows.)
     act = make_activity(2).assign(date=pd.to_datetime(["2025-04-01", "2025-04-02"]))
     exc = raised(validate_activity, act, index_date=index_date)
     assert problem_tuples(exc) == [("activity", "date", "not_after_index_date", 1, (1,))]
@@ -298,38 +302,84 @@ def test_date_backends_accepted_and_give_same_problems(backend):
     assert problem_tuples(exc) == [("activity", "date", "not_null", 1, (2,))]
 
 
-def test_tz_aware_dates_are_compared_in_utc_in_every_backend():
-    # one convention: tz-aware -> UTC -> naive. By hand: 00:30 BST (UTC+1) on 1 July is
-    # 23:30 UTC on 30 June (not after a midnight 1 July index date); 01:30 BST is 00:30 UTC
-    # on 1 July (after it); 00:30 EDT (UTC-4) on 1 July is 04:30 UTC on 1 July (after it).
-    london = pd.Series(pd.to_datetime(["2024-07-01 00:30", "2024-07-01 01:30"])).dt.tz_localize(
-        "Europe/London")
-    ny = pd.Series(pd.to_datetime(["2024-06-30 19:00", "2024-07-01 00:30"])).dt.tz_localize(
-        "America/New_York")
-    cases = {
-        "numpy_london": (london, ["2024-06-30T23:30", "2024-07-01T00:30"]),
-        "arrow_london": (london.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
-                         ["2024-06-30T23:30", "2024-07-01T00:30"]),
-        "numpy_new_york": (ny, ["2024-06-30T23:00", "2024-07-01T04:30"]),
-        "arrow_utc": (ny.astype(pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))),
-                      ["2024-06-30T23:00", "2024-07-01T04:30"]),
+def _wall_clock_cases():
+    # By hand, index date 2024-07-01 00:00 and the wall-clock rule (zone dropped, clock
+    # reading kept): BST is UTC+1, EDT is UTC-4.
+    london = pd.Series(pd.to_datetime(["2024-06-30 23:30", "2024-07-01 00:30",
+                                       "2024-07-02 12:00"])).dt.tz_localize("Europe/London")
+    ny = pd.Series(pd.to_datetime(["2024-06-30 19:00", "2024-07-01 00:30",
+                                   "2024-07-02 12:00"])).dt.tz_localize("America/New_York")
+    london_wall = ["2024-06-30T23:30", "2024-07-01T00:30", "2024-07-02T12:00"]  # rows 1, 2 after
+    london_in_utc = ["2024-06-30T22:30", "2024-06-30T23:30", "2024-07-02T11:00"]  # row 2 after
+    ny_wall = ["2024-06-30T19:00", "2024-07-01T00:30", "2024-07-02T12:00"]  # rows 1, 2 after
+    ny_in_utc = ["2024-06-30T23:00", "2024-07-01T04:30", "2024-07-02T16:00"]  # rows 1, 2 after
+    return {
+        "numpy_london": (london, london_wall, (1, 2)),
+        "arrow_london_us": (london.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
+                            london_wall, (1, 2)),
+        "arrow_london_ns": (london.astype(pd.ArrowDtype(pa.timestamp("ns", tz="Europe/London"))),
+                            london_wall, (1, 2)),
+        # a column in UTC keeps UTC dates (its own zone's wall clock)
+        "numpy_utc": (london.dt.tz_convert("UTC"), london_in_utc, (2,)),
+        "arrow_utc": (london.dt.tz_convert("UTC").astype(
+            pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))), london_in_utc, (2,)),
+        "numpy_new_york": (ny, ny_wall, (1, 2)),
+        "arrow_utc_from_new_york": (ny.astype(pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))),
+                                    ny_in_utc, (1, 2)),
     }
-    for dates, expected in cases.values():
-        np.testing.assert_array_equal(as_datetime64(dates), np.array(expected, "datetime64[ns]"))
-        ev = make_events(2).assign(date=dates)
-        exc = raised(validate_events, ev, index_date="2024-07-01")
+
+
+@pytest.mark.parametrize("backend", sorted(_wall_clock_cases()))
+def test_tz_aware_dates_use_wall_clock_time_in_every_backend(backend):
+    # 00:30 BST on 1 July is an event on 1 July (after a midnight 1 July index date);
+    # 23:30 BST on 30 June is not. Under the UTC rule both would be on 30 June.
+    dates, expected, after = _wall_clock_cases()[backend]
+    for unit in ("ns", "us"):
+        np.testing.assert_array_equal(as_datetime64(dates, unit=unit),
+                                      np.array(expected, f"datetime64[{unit}]"))
+    ev = make_events(3).assign(date=dates)
+    exc = raised(validate_events, ev, index_date="2024-07-01")
+    assert problem_tuples(exc) == [("events", "date", "not_after_index_date", len(after), after)]
+    act = make_activity(3).assign(date=dates)
+    exc = raised(validate_activity, act, index_date="2024-07-01")
+    assert problem_tuples(exc) == [
+        ("activity", "date", "not_after_index_date", len(after), after)]
+
+
+def test_tz_aware_dates_of_birth_keep_their_local_day():
+    # by hand, index date 2025-04-01 00:00: a DOB stored as local midnight in summer,
+    # 00:00 BST on 1 April, is not after it; 00:30 BST on 1 April is (30 minutes later on
+    # the wall clock). The UTC rule would give 23:00 and 23:30 on 31 March: neither after.
+    dob = pd.Series(pd.to_datetime(["2025-04-01 00:00", "2025-04-01 00:30", "1950-01-01 00:00",
+                                    "1960-01-01 00:00", "1970-01-01 00:00"])
+                    ).dt.tz_localize("Europe/London")
+    for dates in (dob, dob.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London")))):
+        reg = make_register().assign(date_of_birth=dates)
+        exc = raised(validate_register, reg, index_date=INDEX_DATE)
+        assert problem_tuples(exc) == [
+            ("register", "date_of_birth", "not_after_index_date", 1, (1,))]
+
+
+def test_tz_aware_index_date_uses_its_wall_clock_time_too():
+    # index 2024-07-01 00:30 BST is 00:30 on 1 July on the wall clock: an event at 00:15
+    # is not after it, one at 00:45 is. (The UTC rule makes the index 23:30 on 30 June
+    # and flags both.)
+    ev = make_events(2).assign(date=pd.to_datetime(["2024-07-01 00:15", "2024-07-01 00:45"]))
+    for index_date in (pd.Timestamp("2024-07-01 00:30", tz="Europe/London"),
+                       "2024-07-01 00:30+01:00"):
+        exc = raised(validate_events, ev, index_date=index_date)
         assert problem_tuples(exc) == [("events", "date", "not_after_index_date", 1, (1,))]
-        act = make_activity(2).assign(date=dates)
-        exc = raised(validate_activity, act, index_date="2024-07-01")
-        assert problem_tuples(exc) == [("activity", "date", "not_after_index_date", 1, (1,))]
 
 
-def test_tz_aware_index_date_is_converted_to_utc_too():
-    # index 2024-07-01 01:00 BST = 2024-07-01 00:00 UTC: an event at 00:30 UTC is after it
-    ev = make_events(2).assign(date=pd.to_datetime(["2024-06-30 23:59", "2024-07-01 00:30"]))
-    exc = raised(validate_events, ev, index_date=pd.Timestamp("2024-07-01 01:00",
-                                                              tz="Europe/London"))
-    assert problem_tuples(exc) == [("events", "date", "not_after_index_date", 1, (1,))]
+def test_naive_timestamp_keeps_the_clock_reading():
+    # by hand: the zone is dropped, the clock reading kept, whatever the zone
+    assert naive_timestamp(pd.Timestamp("2024-07-01 00:30", tz="Europe/London")) == \
+        pd.Timestamp("2024-07-01 00:30")
+    assert naive_timestamp(pd.Timestamp("2024-06-30 23:30", tz="UTC")) == \
+        pd.Timestamp("2024-06-30 23:30")
+    assert naive_timestamp("2024-07-01 00:30-04:00") == pd.Timestamp("2024-07-01 00:30")
+    assert naive_timestamp(dt.date(2024, 7, 1)) == pd.Timestamp("2024-07-01")
+    assert naive_timestamp("2024-07-01").tz is None
 
 
 def test_object_column_of_dates_from_arrow_date32_accepted():

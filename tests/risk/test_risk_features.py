@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -310,3 +311,61 @@ def test_evaluate_risk_refuses_series_with_other_labels():
         evaluate_risk(y, pd.Series([0.1, 0.2, 0.3], index=[1, 1, 2]))
     with pytest.raises(SchemaError, match=r"groups .*3 index label\(s\) only in y_true"):
         evaluate_risk(y, [0.1, 0.2, 0.3], groups=pd.Series(["a", "b", "c"], index=[7, 8, 9]))
+
+
+# ----------------------------------------------------------------- tz-aware dates (issue 13)
+
+# By hand, index date 2025-04-01, look-back (2024-04-01 00:00, 2025-04-01 00:00] on the wall
+# clock of each column's own zone (BST = UTC+1 on all three dates):
+#                              London column     UTC column (the same instants)
+#   gp        00:30 BST 1 Apr 2024   in  (100)   23:30 31 Mar 2024 -> out
+#   emergency 12:00 BST 1 Jun 2024   in  (10)    11:00  1 Jun 2024 -> in   (3 bed days)
+#   ae        00:30 BST 1 Apr 2025   out         23:30 31 Mar 2025 -> in   (1)
+# columns: prior_gp_contacts, prior_emergency_admissions, prior_ae_attendances,
+# prior_bed_days, prior_cost
+_TZ_LONDON = pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-06-01 12:00",
+                                       "2025-04-01 00:30"])).dt.tz_localize("Europe/London")
+_TZ_WALL = [1.0, 1.0, 0.0, 3.0, 110.0]
+_TZ_UTC = [0.0, 1.0, 1.0, 3.0, 11.0]
+_TZ_COLUMNS = ["prior_gp_contacts", "prior_emergency_admissions", "prior_ae_attendances",
+               "prior_bed_days", "prior_cost"]
+
+
+def _tz_activity(dates):
+    return pd.DataFrame({"patient_id": [10, 10, 10], "date": dates,
+                         "kind": ["gp", "emergency_admission", "ae"],
+                         "cost": [100.0, 10.0, 1.0], "length_of_stay": [0, 3, 0]})
+
+
+@pytest.mark.parametrize(("dates", "expected"), [
+    (_TZ_LONDON, _TZ_WALL),
+    (_TZ_LONDON.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))), _TZ_WALL),
+    (_TZ_LONDON.dt.tz_localize(None), _TZ_WALL),
+    (_TZ_LONDON.dt.tz_convert("UTC"), _TZ_UTC),
+    (_TZ_LONDON.astype(pd.ArrowDtype(pa.timestamp("ms", tz="UTC"))), _TZ_UTC),
+], ids=["numpy_london", "arrow_london", "naive_wall_clock", "numpy_utc", "arrow_utc"])
+def test_make_features_counts_tz_aware_activity_by_local_date(dates, expected):
+    reg = pd.DataFrame({"patient_id": [10, 20], "sex": ["F", "M"], "age": [80, 30]})
+    X = make_features(reg, None, _tz_activity(dates), index_date=INDEX)
+    assert X.loc[10, _TZ_COLUMNS].tolist() == expected
+    assert X.loc[20, _TZ_COLUMNS].tolist() == [0.0] * 5
+
+
+def test_make_features_tz_aware_index_date_uses_its_wall_clock_time():
+    # index 00:30 BST on 1 April 2025: look-back (2024-04-01 00:30, 2025-04-01 00:30] on the
+    # naive clock readings drops the gp row and keeps the emergency and A&E rows
+    reg = pd.DataFrame({"patient_id": [10], "sex": ["F"], "age": [80]})
+    X = make_features(reg, None, _tz_activity(_TZ_LONDON.dt.tz_localize(None)),
+                      index_date=pd.Timestamp("2025-04-01 00:30", tz="Europe/London"))
+    assert X.loc[10, _TZ_COLUMNS].tolist() == [0.0, 1.0, 1.0, 3.0, 11.0]
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["numpy", "arrow"])
+def test_make_features_age_from_summer_local_midnight_birth(arrow):
+    # DOB 2000-07-01 00:00 BST (= 2000-06-30 23:00 UTC): 25 on 2025-07-01 (UTC rule: 24)
+    dob = pd.Series(pd.to_datetime(["2000-07-01 00:00"])).dt.tz_localize("Europe/London")
+    dob = dob.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))) if arrow else dob
+    reg = pd.DataFrame({"patient_id": [10], "sex": ["M"], "date_of_birth": dob})
+    act = _tz_activity(_TZ_LONDON)
+    assert make_features(reg, None, act, index_date="2025-07-01").loc[10, "age"] == 25.0
+    assert make_features(reg, None, act, index_date="2025-06-30").loc[10, "age"] == 24.0

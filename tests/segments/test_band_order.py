@@ -164,22 +164,32 @@ def test_two_band_columns_with_different_orders_cannot_be_compared():
         assign_segments(flags, pts, _custom("hfrs_band > efi_band"), index_date=INDEX)
 
 
-@pytest.mark.parametrize("dates", [
-    pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-04-01 01:30"])).dt.tz_localize(
-        "Europe/London"),
-    pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-04-01 01:30"])).dt.tz_localize(
-        "Europe/London").astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
-    pd.Series(pd.to_datetime(["2024-03-31 23:30", "2024-04-01 00:30"])).dt.tz_localize("UTC"),
-], ids=["numpy_london", "arrow_london", "numpy_utc"])
-def test_utilisation_features_window_is_in_utc(dates):
+# By hand, index date 2025-04-01, window (2024-04-01 00:00, 2025-04-01 00:00] on the wall
+# clock of each column's own zone (BST = UTC+1):
+#                            London column            UTC column (the same instants)
+#   gp 00:30 BST  1 Apr 2024  in  (100)               23:30 31 Mar 2024 -> out
+#   gp 12:00 BST  1 Jun 2024  in  (10)                11:00  1 Jun 2024 -> in
+#   ae 00:30 BST  1 Apr 2025  out (after the index)   23:30 31 Mar 2025 -> in  (1)
+# London: n_ae 0, n_gp 2, cost 110. UTC column: n_ae 1, n_gp 1, cost 11 (what the UTC
+# rule would wrongly give for the London column too).
+_UTIL_LONDON = pd.Series(pd.to_datetime(["2024-04-01 00:30", "2024-06-01 12:00",
+                                         "2025-04-01 00:30"])).dt.tz_localize("Europe/London")
+
+
+@pytest.mark.parametrize(("dates", "expected"), [
+    (_UTIL_LONDON, [0, 2, 110.0]),
+    (_UTIL_LONDON.astype(pd.ArrowDtype(pa.timestamp("us", tz="Europe/London"))),
+     [0, 2, 110.0]),
+    (_UTIL_LONDON.dt.tz_convert("UTC"), [1, 1, 11.0]),
+    (_UTIL_LONDON.astype(pd.ArrowDtype(pa.timestamp("ns", tz="UTC"))), [1, 1, 11.0]),
+], ids=["numpy_london", "arrow_london", "numpy_utc", "arrow_utc"])
+def test_utilisation_features_window_is_on_local_wall_clock_time(dates, expected):
     from pophealth.segments import utilisation_features
 
-    # window (2024-04-01 00:00, 2025-04-01 00:00] UTC: 00:30 BST 1 April 2024 is 23:30 UTC
-    # on 31 March (out), 01:30 BST is 00:30 UTC (in) -> by hand 1 contact costing 10
-    act = pd.DataFrame({"patient_id": [1, 1], "kind": ["gp", "gp"], "cost": [100.0, 10.0],
-                        "date": dates})
+    act = pd.DataFrame({"patient_id": [1, 1, 1], "kind": ["gp", "gp", "ae"],
+                        "cost": [100.0, 10.0, 1.0], "date": dates})
     out = utilisation_features(act, pd.DataFrame({"patient_id": [1]}), index_date=INDEX)
-    assert out.loc[1, "n_gp"] == 1 and out.loc[1, "cost"] == 10.0
+    assert out.loc[1, ["n_ae", "n_gp", "cost"]].tolist() == expected
 
 
 @pytest.mark.parametrize("kind", DTYPES)

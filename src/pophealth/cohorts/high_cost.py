@@ -25,7 +25,7 @@ import pandas as pd
 from pophealth.cohorts.ranking import _check_fraction, top_fraction_mask
 from pophealth.contracts.exceptions import ConfigError, SchemaError
 from pophealth.contracts.numeric import numeric_values, validate_numeric
-from pophealth.contracts.schema import as_datetime64, naive_utc_timestamp
+from pophealth.contracts.schema import as_datetime64, naive_timestamp
 from pophealth.core.conditions import register_ids
 
 __all__ = ["RTM_CAUTION", "period_cost", "high_cost_cohort", "persistent_high_cost", "predicted_high_cost", "rising_risk", "next_period_comparison"]
@@ -40,7 +40,7 @@ RTM_CAUTION = (
 
 
 def _day(value) -> pd.Timestamp:
-    return naive_utc_timestamp(value).normalize()
+    return naive_timestamp(value).normalize()
 
 
 def _check_activity(activity: pd.DataFrame) -> None:
@@ -71,8 +71,8 @@ def period_cost(activity: pd.DataFrame, *, register, start, end) -> pd.Series:
     register : DataFrame or Index
         The denominator (``patient_id`` column or index).
     start, end : date-like
-        Whole days, inclusive. Tz-aware dates (in ``activity`` or here) are converted to
-        UTC and made naive first, so days are UTC days.
+        Whole days, inclusive. Tz-aware dates (in ``activity`` or here) count on the
+        local date of their own zone (the convention of :mod:`pophealth.contracts.schema`).
 
     Returns
     -------
@@ -95,7 +95,7 @@ def period_cost(activity: pd.DataFrame, *, register, start, end) -> pd.Series:
     lo, hi = _day(start), _day(end) + pd.Timedelta(days=1)
     if hi <= lo:
         raise ConfigError("period_cost: end is before start")
-    date = as_datetime64(activity["date"])  # tz-aware -> UTC -> naive
+    date = as_datetime64(activity["date"])  # tz-aware -> local wall clock
     in_period = (date >= lo.to_datetime64()) & (date < hi.to_datetime64())
     pos = ids.get_indexer(activity["patient_id"].to_numpy())
     known = pos >= 0

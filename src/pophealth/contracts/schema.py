@@ -19,10 +19,15 @@ are all accepted; dates may be ``datetime64`` of any unit, tz-aware (numpy or Ar
 zone), Arrow ``timestamp``/``date32``/``date64``, or ``object`` columns of
 :class:`datetime.date` (what ``pyarrow.Table.to_pandas()`` makes of ``date32``).
 
-**One date convention.** Every date is compared as a tz-naive UTC instant: a tz-aware
-value is converted to UTC and then made naive (so 00:30 BST on 1 July is 23:30 on 30
-June); naive values are taken as already UTC; a tz-aware ``index_date`` is converted the
-same way. :func:`as_datetime64` applies it, and every part compares dates through it.
+**One date convention.** Tz-aware dates are compared on the local wall-clock time of
+their own zone; a column in UTC keeps UTC dates. The zone is dropped and the clock reading
+kept (numpy ``tz_localize(None)``, Arrow ``pyarrow.compute.local_timestamp``), so a value
+stored as 00:30 BST on 1 July (``2024-07-01 00:30+01:00``, Europe/London) is on 1 July, and a
+date of birth stored as local midnight stays on its day. English NHS dates are recorded in
+UK local time; converting to UTC first would move every summer midnight to the day before.
+Naive values are taken as they are; a tz-aware ``index_date`` is made naive the same way
+(:func:`naive_timestamp`). :func:`as_datetime64` applies the convention to columns, and
+every part compares dates through these two functions.
 
 A zero-row frame with the required columns is valid whatever their dtypes
 (``pd.DataFrame(columns=[...])`` gives ``object``).
@@ -53,7 +58,7 @@ __all__ = [
     "is_stringlike",
     "is_datetimelike",
     "as_datetime64",
-    "naive_utc_timestamp",
+    "naive_timestamp",
 ]
 
 REGISTER_REQUIRED = ("patient_id", "sex", "lsoa", "practice")
@@ -155,17 +160,18 @@ def _is_object_dates(s: pd.Series) -> bool:
 
 
 def _datetime_values(s: pd.Series, unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """Tz-naive UTC ``datetime64[unit]`` array (NaT for missing) and a mask of the
+    """Tz-naive wall-clock ``datetime64[unit]`` array (NaT for missing) and a mask of the
     values that do not fit that unit's range (set to NaT rather than wrapped around)."""
     if isinstance(s.dtype, pd.ArrowDtype):
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         arr = s.array.__arrow_array__()
         if not isinstance(arr, pa.ChunkedArray):
             arr = pa.chunked_array([arr], type=arr.type)
         t = arr.type
         if pa.types.is_timestamp(t) and t.tz is not None:
-            arr = arr.cast(pa.timestamp(t.unit))  # Arrow stores UTC: dropping tz keeps it
+            arr = pc.local_timestamp(arr)  # wall-clock time, as tz_localize(None) gives
         elif pa.types.is_date32(t):
             arr = arr.cast(pa.timestamp("s"))
         elif pa.types.is_date64(t):
@@ -176,7 +182,7 @@ def _datetime_values(s: pd.Series, unit: str) -> tuple[np.ndarray, np.ndarray]:
                           dtype="datetime64[D]")
     else:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
-            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+            s = s.dt.tz_localize(None)  # wall-clock time of the column's own zone
         native = s.to_numpy()
     native = np.asarray(native)
     if native.dtype == object:  # all-null Arrow columns can come back as objects
@@ -195,10 +201,11 @@ def _datetime_values(s: pd.Series, unit: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def as_datetime64(s: pd.Series, unit: str = "ns") -> np.ndarray:
-    """Return a tz-naive UTC ``datetime64[unit]`` numpy array (NaT for missing).
+    """Return a tz-naive wall-clock ``datetime64[unit]`` numpy array (NaT for missing).
 
-    Tz-aware columns (numpy or Arrow, any zone) are converted to UTC and then made naive;
-    naive columns are taken as UTC already; Arrow ``date32``/``date64`` and ``object``
+    Tz-aware columns (numpy or Arrow, any zone) keep the local wall-clock time of their
+    own zone with the zone dropped (the module's one date convention; a UTC column keeps
+    UTC times); naive columns are taken as they are; Arrow ``date32``/``date64`` and ``object``
     columns of :class:`datetime.date` become midnight of that day. Dates that do not fit
     ``datetime64[unit]`` (for ``ns``: before 1677 or after 2262, e.g. a ``9999-12-31``
     sentinel; use ``unit="us"`` to keep them) raise :class:`SchemaError` with their
@@ -210,6 +217,8 @@ def as_datetime64(s: pd.Series, unit: str = "ns") -> np.ndarray:
     >>> from pophealth.contracts.schema import as_datetime64
     >>> bst = pd.Series(pd.to_datetime(["2024-07-01 00:30"])).dt.tz_localize("Europe/London")
     >>> as_datetime64(bst)
+    array(['2024-07-01T00:30:00.000000000'], dtype='datetime64[ns]')
+    >>> as_datetime64(bst.dt.tz_convert("UTC"))
     array(['2024-06-30T23:30:00.000000000'], dtype='datetime64[ns]')
     """
     values, oob = _datetime_values(s, unit)
@@ -222,21 +231,28 @@ def as_datetime64(s: pd.Series, unit: str = "ns") -> np.ndarray:
     return values
 
 
-def naive_utc_timestamp(value) -> pd.Timestamp:
-    """A date-like as a tz-naive UTC :class:`pandas.Timestamp` (the module's one convention).
+def naive_timestamp(value) -> pd.Timestamp:
+    """A date-like as a tz-naive :class:`pandas.Timestamp` on its local wall-clock time.
+
+    The module's one date convention applied to a single value (e.g. an ``index_date``):
+    a tz-aware value keeps the clock reading of its own zone and drops the zone; a naive
+    value is returned as it is.
 
     Examples
     --------
-    >>> from pophealth.contracts.schema import naive_utc_timestamp
-    >>> naive_utc_timestamp("2024-07-01 00:30+01:00"), naive_utc_timestamp("2024-07-01")
-    (Timestamp('2024-06-30 23:30:00'), Timestamp('2024-07-01 00:00:00'))
+    >>> import pandas as pd
+    >>> from pophealth.contracts.schema import naive_timestamp
+    >>> naive_timestamp("2024-07-01 00:30+01:00"), naive_timestamp("2024-07-01")
+    (Timestamp('2024-07-01 00:30:00'), Timestamp('2024-07-01 00:00:00'))
+    >>> naive_timestamp(pd.Timestamp("2024-06-30 23:30", tz="UTC"))
+    Timestamp('2024-06-30 23:30:00')
     """
     ts = pd.Timestamp(value)
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tz is not None else ts
+    return ts.tz_localize(None) if ts.tz is not None else ts
 
 
 def _as_timestamp(index_date) -> np.datetime64:
-    return np.datetime64(naive_utc_timestamp(index_date), "us")
+    return np.datetime64(naive_timestamp(index_date), "us")
 
 
 def _is_integerlike(s: pd.Series) -> bool:

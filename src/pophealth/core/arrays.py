@@ -193,7 +193,8 @@ def positions(event_ids: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
 
 
 def datetimes(values: pd.Series) -> np.ndarray:
-    """A tz-naive date column as int64 nanoseconds since the epoch (NaT = int64 min)."""
+    """A date column as int64 nanoseconds since the epoch (NaT = int64 min); tz-aware
+    columns on local wall-clock time (:func:`pophealth.contracts.schema.as_datetime64`)."""
     if values.dtype == np.dtype("datetime64[ns]"):
         return values.to_numpy().view(np.int64)
     from pophealth.contracts.schema import as_datetime64

@@ -37,6 +37,7 @@ from pophealth.contracts.exceptions import (
     SchemaError,
     user_stacklevel,
 )
+from pophealth.contracts.schema import naive_timestamp
 from pophealth.core.arrays import (
     PatientLookup,
     datetimes,
@@ -126,7 +127,9 @@ def flag_conditions(
     register : DataFrame or Index
         The denominator: one row per patient (``patient_id`` column or index).
     index_date : date-like
-        Events after it never count.
+        Events after it never count. Tz-aware event dates and ``index_date`` are
+        compared on the local wall-clock time of their own zone (the one convention of
+        :mod:`pophealth.contracts.schema`).
     lookback_days : int, optional
         Count only events with ``index_date - lookback_days < date <= index_date``.
     max_unrecognised : float
@@ -174,7 +177,8 @@ def flag_conditions(
         if col not in events.columns:
             raise SchemaError(f"events: missing column '{col}' (rule 'missing_column')")
     n = len(events)
-    index_ns = int(np.datetime64(pd.Timestamp(index_date).tz_localize(None), "ns").view(np.int64))
+    # index_date and event dates on local wall-clock time (the contracts.schema convention)
+    index_ns = int(np.datetime64(naive_timestamp(index_date), "ns").view(np.int64))
     has_date = "date" in events.columns
     if not has_date and lookback_days is not None:
         raise SchemaError(

@@ -29,6 +29,7 @@ from pophealth.contracts.exceptions import (
     DataQualityWarning,
     user_stacklevel,
 )
+from pophealth.core.ages import age_at
 from pophealth.core.conditions import flag_conditions
 
 __all__ = [
@@ -321,12 +322,7 @@ def _ages(flags: pd.DataFrame, age, register, index_date) -> pd.Series | None:
         if "age" in reg.columns:
             age = reg["age"]
         elif "date_of_birth" in reg.columns and index_date is not None:
-            dob = pd.to_datetime(reg["date_of_birth"])
-            idx = pd.Timestamp(index_date)
-            years = idx.year - dob.dt.year
-            before_bday = (dob.dt.month > idx.month) | (
-                (dob.dt.month == idx.month) & (dob.dt.day > idx.day))
-            age = years - before_bday.astype(int)
+            age = age_at(reg["date_of_birth"], index_date)  # local dates (contracts.schema)
     if age is None:
         return None
     age = pd.Series(age)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.numeric import numeric_values, validate_numeric
-from pophealth.contracts.schema import as_datetime64, naive_utc_timestamp
+from pophealth.contracts.schema import as_datetime64, naive_timestamp
 from pophealth.core.indices import EFI_BANDS, HFRS_BANDS
 
 __all__ = ["BAND_ORDERS", "patient_table"]
@@ -37,9 +37,10 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
         the register's ``age``) are checked first with the ``numeric`` rule.
     index_date : date-like
         Utilisation counts the 365 days up to and including this date. Dates are
-        compared in one convention: tz-aware activity dates (numpy or Arrow, any zone)
-        and a tz-aware ``index_date`` are converted to UTC and made naive; Arrow
-        ``date32`` and ``datetime.date`` columns are midnight of their day.
+        compared in the one convention of :mod:`pophealth.contracts.schema`: tz-aware
+        activity dates (numpy or Arrow, any zone) and a tz-aware ``index_date`` on the
+        local wall-clock time of their own zone; Arrow ``date32`` and ``datetime.date``
+        columns are midnight of their day.
 
     Returns
     -------
@@ -76,8 +77,8 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
     validate_numeric(activity, ["cost"], table="activity")
     reg = register.set_index("patient_id", drop=False).rename_axis("patient_id")
     reg = reg.drop(columns=["patient_id", "nhs_number"], errors="ignore")
-    idx = naive_utc_timestamp(index_date).to_datetime64()
-    date = as_datetime64(activity["date"])  # tz-aware -> UTC -> naive
+    idx = naive_timestamp(index_date).to_datetime64()
+    date = as_datetime64(activity["date"])  # tz-aware -> local wall clock
     recent = (date > idx - np.timedelta64(365, "D")) & (date <= idx)
     pos = reg.index.get_indexer(activity["patient_id"].to_numpy())
     use = recent & (pos >= 0)

@@ -14,8 +14,10 @@ cluster, then::
                          index_date="2025-04-01")
     scores.write.mode("overwrite").saveAsTable("pophealth_scores")
 
-Set ``spark.sql.session.timeZone`` to ``UTC`` (or the zone dates were recorded in)
-so event timestamps compare with ``index_date`` on the intended calendar day.
+Set ``spark.sql.session.timeZone`` to the zone the dates were recorded in
+(``Europe/London`` for English NHS data): timestamps reach the batch function in the
+session zone and are compared on that zone's local wall-clock time (the convention of
+:mod:`pophealth.contracts.schema`), so they fall on the intended calendar day.
 pyspark is imported lazily and is not a dependency of pophealth itself
 (``pip install "pophealth[spark]"``; on Databricks use the runtime's own pyspark).
 """

@@ -22,6 +22,7 @@ import pandas as pd
 
 from pophealth.cohorts.caseload import SelectionRule
 from pophealth.contracts.exceptions import ConfigError, PopHealthError
+from pophealth.contracts.schema import naive_timestamp
 from pophealth.jobs.columns import check_include_columns
 from pophealth.jobs.pseudonymise import _looks_like_key, check_key_env
 
@@ -315,7 +316,8 @@ class JobConfig:
             _check_table(raw["risk"]["fit"], "risk.fit")
         if "index_date" not in raw:
             raise ConfigError("missing key 'index_date'")
-        index_date = parse_iso_date(raw["index_date"])
+        # a TOML offset date-time keeps its own wall-clock day (the contract's date rule)
+        index_date = naive_timestamp(parse_iso_date(raw["index_date"])).normalize()
         inputs = raw.get("inputs", {})
         for key in ("register", "events", "activity"):
             if key not in inputs:

@@ -3,7 +3,8 @@
 :func:`_build_patients` turns the config's register, events and activity into the
 patient table the caseload rules run on; a broken threshold or data contract is a
 :class:`DataQualityError` carrying counts, column and rule names only - never identifiers.
-Dates follow one convention once validated: tz-aware -> UTC -> naive (see :func:`_utc_naive`).
+Dates follow one convention once validated: tz-aware dates keep the local wall-clock time
+of their own zone (see :mod:`pophealth.contracts.schema` and :func:`_naive_dates`).
 """
 
 from __future__ import annotations
@@ -48,13 +49,13 @@ _DATE_COLUMNS = ("date_of_birth", "date_of_death", "registered_from", "registere
 def _dates(s: pd.Series) -> np.ndarray:
     from pophealth.contracts.schema import as_datetime64
 
-    return as_datetime64(s, unit="us")  # tz-aware -> UTC -> naive; 9999-12-31 kept
+    return as_datetime64(s, unit="us")  # tz-aware -> local wall clock; 9999-12-31 kept
 
 
-def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
-    """The job's one date convention: every date column as naive UTC ``datetime64[us]``
-    (tz-aware -> UTC -> naive; Arrow ``date32`` / ``datetime.date`` -> midnight), so
-    every later step compares like with like."""
+def _naive_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """The job's one date convention: every date column as naive ``datetime64[us]`` on
+    local wall-clock time (tz-aware -> zone dropped, clock reading kept; Arrow ``date32`` /
+    ``datetime.date`` -> midnight), so every later step compares like with like."""
     from pophealth.contracts.schema import is_datetimelike
 
     cols = {c: _dates(frame[c]) for c in _DATE_COLUMNS
@@ -113,7 +114,12 @@ def _load_model(path: Path):
 def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
     """Read, validate, check thresholds, score, predict and segment; included patients only."""
     from pophealth.contracts.nhs_number import is_valid_nhs_number
-    from pophealth.contracts.schema import validate_activity, validate_events, validate_register
+    from pophealth.contracts.schema import (
+        naive_timestamp,
+        validate_activity,
+        validate_events,
+        validate_register,
+    )
     from pophealth.core.batch import score_patients
     from pophealth.core.patients import patient_table
 
@@ -128,7 +134,8 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
     validate_register(register, index_date=idx)
     validate_events(events)
     validate_activity(activity)
-    register, events, activity = _utc_naive(register), _utc_naive(events), _utc_naive(activity)
+    register, events, activity = (_naive_dates(register), _naive_dates(events),
+                                   _naive_dates(activity))
     for col in ("pcn", config.id_column):
         if col not in register.columns:
             raise _fail(f"register: missing column '{col}' (rule 'missing_column')", counts,
@@ -152,7 +159,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
                         f"{q['max_invalid_id_fraction']}", counts, "nhs_number",
                         "valid_unique_nhs_number", int(bad.sum()))
         keep &= ~bad
-    t = np.datetime64(idx.to_datetime64(), "us")
+    t = np.datetime64(naive_timestamp(idx), "us")  # wall clock, like the columns
     for col, reason, test in (
             ("date_of_death", "died_on_or_before_index_date", lambda d: d <= t),
             ("registered_from", "registered_after_index_date", lambda d: d > t),

@@ -25,6 +25,7 @@ from pophealth.contracts.schema import (
     Problem,
     as_datetime64,
     is_datetimelike,
+    naive_timestamp,
     validate_activity,
 )
 
@@ -75,9 +76,10 @@ def _register_problems(register: pd.DataFrame, index_date) -> list[Problem]:
                                 f"expected a datetime dtype, got {dob.dtype}: convert with "
                                 "pd.to_datetime"))
         else:
-            when = np.datetime64(pd.Timestamp(index_date).tz_localize(None), "ns")
+            when = np.datetime64(naive_timestamp(index_date), "us")  # wall clock
             out.append(_problem("register", "date_of_birth", "not_after_index_date",
-                                as_datetime64(dob) > when, "would give a negative age"))
+                                as_datetime64(dob, unit="us") > when,
+                                "would give a negative age"))
     if "imd_decile" in register.columns:
         bad = _numeric_problem("register", "imd_decile", register["imd_decile"])
         out.append(bad)

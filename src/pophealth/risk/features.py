@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import SchemaError
+from pophealth.contracts.schema import as_datetime64, naive_timestamp
 from pophealth.core.ages import age_at
 from pophealth.core.conditions import register_ids
 from pophealth.risk.feature_inputs import check_feature_inputs
@@ -56,6 +57,10 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
         (``length_of_stay`` optional). Rows for patients not on the register are ignored.
     index_date : date-like
         Features use activity with ``index_date - lookback_days < date <= index_date``.
+        Tz-aware activity dates (numpy or Arrow) and a tz-aware ``index_date`` are
+        compared on the local wall-clock time of their own zone, and ages from
+        ``date_of_birth`` use local dates (the one convention of
+        :mod:`pophealth.contracts.schema`).
     lookback_days : int, default 365
 
     Returns
@@ -146,11 +151,13 @@ def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
 
 def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_days: int) -> dict:
     n = len(ids)
-    idx = pd.Timestamp(index_date)
-    date = pd.to_datetime(activity["date"])
+    # one date convention (contracts.schema): tz-aware dates and index_date on local
+    # wall-clock time, numpy or Arrow, any unit; NaT compares False (not counted)
+    idx = np.datetime64(naive_timestamp(index_date), "us")
+    date = as_datetime64(activity["date"], unit="us")
     pos = ids.get_indexer(activity["patient_id"])
-    keep = ((pos >= 0) & (date > idx - pd.Timedelta(days=lookback_days)) & (date <= idx)
-            ).to_numpy(dtype=bool, na_value=False)
+    since = idx - pd.Timedelta(days=lookback_days).to_timedelta64().astype("m8[us]")
+    keep = (pos >= 0) & (date > since) & (date <= idx)
     pos = pos[keep]
     kind = activity["kind"].to_numpy(dtype=object)[keep]
     out = {}

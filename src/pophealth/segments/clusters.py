@@ -16,7 +16,7 @@ import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError, SchemaError
 from pophealth.contracts.numeric import numeric_values, validate_numeric
-from pophealth.contracts.schema import as_datetime64, naive_utc_timestamp
+from pophealth.contracts.schema import as_datetime64, naive_timestamp
 
 __all__ = ["ClusterSegments", "cluster_segments", "utilisation_features"]
 
@@ -85,8 +85,8 @@ def utilisation_features(activity: pd.DataFrame, register, *, index_date,
     Returns a DataFrame indexed by ``patient_id`` in register order with one
     ``n_<kind>`` column per activity kind (in the order of the ``kind`` categories, or
     sorted) and ``cost``; patients without activity get zeros. ``cost`` must be numeric
-    (rule ``numeric``); tz-aware dates are converted to UTC and made naive before the
-    window is applied (:func:`pophealth.contracts.schema.as_datetime64`).
+    (rule ``numeric``); tz-aware dates (and ``index_date``) are compared on the local
+    wall-clock time of their own zone, the convention of :mod:`pophealth.contracts.schema`.
 
     Examples
     --------
@@ -111,8 +111,8 @@ def utilisation_features(activity: pd.DataFrame, register, *, index_date,
         raise SchemaError(f"activity: missing column(s) {missing}")
     validate_numeric(activity, ["cost"], table="activity")
     ids = register_ids(register)
-    when = naive_utc_timestamp(index_date).to_datetime64()
-    date = as_datetime64(activity["date"])  # tz-aware -> UTC -> naive
+    when = naive_timestamp(index_date).to_datetime64()
+    date = as_datetime64(activity["date"])  # tz-aware -> local wall clock
     keep = (date > when - np.timedelta64(days, "D")) & (date <= when)
     pos = positions(id_array(activity["patient_id"].to_numpy()[keep], "activity"),
                     id_array(ids.to_numpy(), "register"))
