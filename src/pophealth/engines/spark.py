@@ -19,7 +19,7 @@ time zone (``spark.sql.session.timeZone``), so the result does not depend on the
 long as it is the one the dates were recorded in (``Europe/London`` for English NHS
 data, or ``UTC`` for data stored in UTC): with ``index_date="2025-04-01"`` an event
 recorded at 2025-04-01 00:30 is after the index date in every session zone, as it is in
-memory. ``DateType`` columns carry no zone and are used as they are.
+memory.
 
 pyspark is imported lazily and is not a dependency of pophealth itself
 (``pip install "pophealth[spark]"``; on Databricks use the runtime's own pyspark).
