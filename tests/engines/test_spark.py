@@ -1,11 +1,21 @@
-"""Spark local mode: score_spark equals in-memory scoring (marked ``spark``)."""
+"""Spark local mode: score_spark equals in-memory scoring (marked ``spark``).
+
+These tests never skip: without pyspark the module fails to import and without Java
+the session fixture fails, so a CI machine that cannot run Spark fails loudly (`.ci/run`
+installs Java when it is missing). The comparison runs with Spark's default
+partitioning and with explicit partition counts, in UTC and non-UTC session time
+zones, on data with events at midnight, just either side of it, at the HFRS look-back
+edge and inside DST gaps/overlaps, so a time-zone or partitioning fault changes a score.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,27 +24,53 @@ import pophealth as ph
 from pophealth.contracts.exceptions import DataQualityWarning
 from pophealth.synthetic import make_population
 
-pyspark = pytest.importorskip("pyspark")
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark local mode needs Java"),
-]
+pytestmark = [pytest.mark.spark]
 
 IDX = "2025-04-01"
 LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
+FMT = "%Y-%m-%d %H:%M:%S"
+
+#: Crafted patients (age 80), each with one eFI code (SYN0390, activity limitation: one
+#: deficit of 36, all history) and one HFRS code (ICD-10 F05, 3.2 points, window
+#: (index - 730 days, index] = (2023-04-02 00:00, 2025-04-01 00:00]) at the same wall-clock
+#: time. Expected (efi_deficits, hfrs) worked by hand from those windows.
+CRAFTED = [
+    ("2025-04-01 00:00:00", 1, 3.2),  # on the index instant: counted
+    ("2025-04-01 00:30:00", 0, 0.0),  # half an hour after: not counted
+    ("2025-03-31 23:30:00", 1, 3.2),  # half an hour before midnight: counted
+    ("2025-04-01 23:59:59", 0, 0.0),  # later on the index day: after the index instant
+    ("2025-04-02 00:00:00", 0, 0.0),  # next midnight
+    ("2023-04-02 00:00:00", 1, 0.0),  # HFRS look-back edge (open): eFI yes, HFRS no
+    ("2023-04-02 00:30:00", 1, 3.2),  # just inside the HFRS look-back
+    ("2023-04-01 23:30:00", 1, 0.0),  # just outside the HFRS look-back
+    ("2025-03-30 01:30:00", 1, 3.2),  # Europe/London spring-forward gap
+    ("2024-10-27 01:30:00", 1, 3.2),  # Europe/London autumn overlap
+    ("2025-03-09 02:30:00", 1, 3.2),  # America/New_York spring-forward gap
+    ("2024-11-03 01:30:00", 1, 3.2),  # America/New_York autumn overlap
+]
+CRAFTED_FROM = 10_000_001
 
 
-@pytest.fixture(scope="session")
+def _java_available() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return (Path(home) / "bin" / "java").is_file()
+    return shutil.which("java") is not None
+
+
+@pytest.fixture(scope="module")
 def spark():
-    from pyspark.sql import SparkSession
+    """One local SparkSession for the module, left at Spark's default partitioning."""
+    if not _java_available():
+        pytest.fail("Spark local mode needs Java 17 (JAVA_HOME/bin/java or java on PATH); "
+                    "install openjdk-17-jre-headless — this test fails rather than skips")
+    from pyspark.sql import SparkSession  # ImportError here is a failure, not a skip
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     session = (SparkSession.builder.master("local[2]").appName("pophealth-tests")
                .config("spark.ui.enabled", "false")
                .config("spark.driver.host", "127.0.0.1")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "4")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .getOrCreate())
     yield session
@@ -49,21 +85,73 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def test_score_spark_equals_in_memory(spark):
-    from pophealth.engines.spark import score_spark
-
-    pop = make_population(3_000, random_state=21, index_date=IDX)
+@pytest.fixture(scope="module")
+def population():
+    """Synthetic register + events, plus the crafted boundary patients; and in-memory scores."""
+    pop = make_population(2_000, random_state=21, index_date=IDX)
     reg = _plain(pop.register[["patient_id", "age"]])
     ev = _plain(pop.events[["patient_id", "code", "code_system", "date"]])
+    ids = list(range(CRAFTED_FROM, CRAFTED_FROM + len(CRAFTED)))
+    reg = pd.concat([reg, pd.DataFrame({"patient_id": ids, "age": 80})], ignore_index=True)
+    stamps = pd.to_datetime([s for s, _, _ in CRAFTED], format=FMT)
+    crafted = pd.DataFrame({
+        "patient_id": ids * 2,
+        "code": ["SYN0390"] * len(ids) + ["F05"] * len(ids),
+        "code_system": ["synthetic_pc"] * len(ids) + ["icd10"] * len(ids),
+        "date": list(stamps) * 2,
+    })
+    ev = pd.concat([ev, crafted], ignore_index=True)
+    # some synthetic events late on the index day too, not only the crafted ones
+    late = ev.index[ev["date"] == pd.Timestamp(IDX)]
+    assert len(late) > 0, "the synthetic population has no events on the index date"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
         want = ph.score_patients(reg, ev, index_date=IDX, codelists=LISTS)
-    got = score_spark(spark.createDataFrame(reg), spark.createDataFrame(ev), index_date=IDX,
-                      codelists=LISTS, num_partitions=3).toPandas()
+    return reg, ev, want.sort_index()
+
+
+def test_crafted_boundary_patients_score_as_worked_by_hand_in_memory(population):
+    _, _, want = population
+    ids = range(CRAFTED_FROM, CRAFTED_FROM + len(CRAFTED))
+    got = want.loc[list(ids), ["efi_deficits", "hfrs"]]
+    assert got["efi_deficits"].tolist() == [d for _, d, _ in CRAFTED]
+    assert got["hfrs"].round(6).tolist() == [h for _, _, h in CRAFTED]
+
+
+CASES = [
+    pytest.param(3, "UTC", id="3-partitions-UTC"),
+    pytest.param(None, "UTC", id="default-partitions-UTC"),
+    pytest.param(None, "Europe/London", id="default-partitions-Europe/London"),
+    pytest.param(7, "America/New_York", id="7-partitions-America/New_York"),
+]
+
+
+@pytest.mark.parametrize(("num_partitions", "tz"), CASES)
+def test_score_spark_equals_in_memory(spark, population, num_partitions, tz):
+    from pyspark.sql import functions as F
+
+    from pophealth.engines.spark import score_spark
+
+    reg, ev, want = population
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", tz)
+    try:
+        # Dates reach Spark as text and are parsed by Spark in the session zone, as a table
+        # loaded from CSV would be: the wall-clock reading is what was recorded.
+        ev_text = ev.assign(date=ev["date"].dt.strftime(FMT))
+        ev_sdf = spark.createDataFrame(ev_text).withColumn(
+            "date", F.to_timestamp("date", "yyyy-MM-dd HH:mm:ss"))
+        assert dict(ev_sdf.dtypes)["date"] == "timestamp"
+        got = score_spark(spark.createDataFrame(reg), ev_sdf, index_date=IDX,
+                          codelists=LISTS, num_partitions=num_partitions).toPandas()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
     got = got.set_index("patient_id").sort_index()
-    want = want.sort_index()
     assert list(got.columns) == list(want.columns)
-    assert len(got) == len(reg)
+    assert got.index.tolist() == want.index.tolist()
+    crafted = list(range(CRAFTED_FROM, CRAFTED_FROM + len(CRAFTED)))
+    assert got.loc[crafted, "efi_deficits"].tolist() == [d for _, d, _ in CRAFTED], tz
+    assert got.loc[crafted, "hfrs"].round(6).tolist() == [h for _, _, h in CRAFTED], tz
     for col in want.columns:
         w = want[col]
         if isinstance(w.dtype, pd.CategoricalDtype):
@@ -71,3 +159,18 @@ def test_score_spark_equals_in_memory(spark):
         else:
             pd.testing.assert_series_equal(got[col], w, check_dtype=False, check_names=False,
                                            check_index_type=False)
+
+
+def test_missing_java_fails_the_spark_test_rather_than_skipping(tmp_path):
+    """Run one Spark case in a child pytest with JAVA_HOME pointing nowhere."""
+    env = dict(os.environ, JAVA_HOME=str(tmp_path / "no-java"))
+    node = f"{Path(__file__).resolve()}::test_score_spark_equals_in_memory[3-partitions-UTC]"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", node],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+        timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "1 error" in out, out
+    assert "needs Java 17" in out, out
+    assert "skipped" not in out.lower(), out

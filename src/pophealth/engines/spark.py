@@ -14,10 +14,13 @@ cluster, then::
                          index_date="2025-04-01")
     scores.write.mode("overwrite").saveAsTable("pophealth_scores")
 
-Set ``spark.sql.session.timeZone`` to the zone the dates were recorded in
-(``Europe/London`` for English NHS data): timestamps reach the batch function in the
-session zone and are compared on that zone's local wall-clock time (the convention of
-:mod:`pophealth.contracts.schema`), so they fall on the intended calendar day.
+Timestamps are compared with ``index_date`` on their wall-clock reading in the session
+time zone (``spark.sql.session.timeZone``), so the result does not depend on the zone as
+long as it is the one the dates were recorded in (``Europe/London`` for English NHS
+data, or ``UTC`` for data stored in UTC): with ``index_date="2025-04-01"`` an event
+recorded at 2025-04-01 00:30 is after the index date in every session zone, as it is in
+memory.
+
 pyspark is imported lazily and is not a dependency of pophealth itself
 (``pip install "pophealth[spark]"``; on Databricks use the runtime's own pyspark).
 """
@@ -125,6 +128,9 @@ def score_spark(register_sdf, events_sdf, *, index_date,
             return
         df = pa.Table.from_batches(batches).to_pandas(date_as_object=False)
         kind = df.pop(_KIND)
+        for col in df.columns:  # Spark timestamps arrive in the session zone: keep the wall clock
+            if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+                df[col] = df[col].dt.tz_localize(None)
         register = df.loc[kind == "R", reg_cols].reset_index(drop=True)
         if len(register) == 0:
             return
