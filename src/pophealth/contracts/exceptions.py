@@ -39,7 +39,33 @@ class CodelistError(PopHealthError, ValueError):
 
 
 class ConfigError(PopHealthError, ValueError):
-    """A job configuration or argument combination is invalid."""
+    """A job configuration or argument combination is invalid.
+
+    Attributes
+    ----------
+    parameter : str or None
+        The keyword argument that resolves the error, when one does (e.g. ``"overwrite"``
+        for an existing output); the message then ends ``(pass overwrite=True)``. The
+        command line uses it to name its own flag (``--overwrite``) instead.
+    value : object
+        The value to pass for ``parameter``.
+    reason : str
+        The message without the ``(pass ...)`` hint.
+
+    Examples
+    --------
+    >>> err = ConfigError("output exists", parameter="overwrite", value=True)
+    >>> str(err), err.reason, err.parameter
+    ('output exists (pass overwrite=True)', 'output exists', 'overwrite')
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None,
+                 value: object = True) -> None:
+        hint = f" (pass {parameter}={value!r})" if parameter else ""
+        super().__init__(message + hint)
+        self.reason = message
+        self.parameter = parameter
+        self.value = value
 
 
 class DataQualityWarning(UserWarning):
