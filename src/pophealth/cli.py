@@ -153,8 +153,13 @@ def _job_lines(result) -> list[str]:
                      f"{ch['continuing']:,} continuing, {ch['left']:,} left")
     by_rule = counts["by_rule"]
     any_rule = counts.get("by_rule_any", {})
+    # the manifest's keys are sorted; list the rules in the config's order
+    order = [r.get("name") for r in result.manifest.get("config", {}).get("rules", [])
+             if isinstance(r, dict)]
+    names = [r for r in order if r in by_rule] + [r for r in by_rule if r not in order]
     lines.append("  selected by (first rule that selected; they add up to the caseload):")
-    for rule, n in by_rule.items():
+    for rule in names:
+        n = by_rule[rule]
         also = any_rule.get(rule, n)
         lines.append(f"    rule '{rule}': {n:,}"
                      + (f" (selected {also:,} in all, overlaps included)" if also != n else ""))
