@@ -29,7 +29,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from pophealth.areas._table import check_multiplier, parse_levels
 from pophealth.areas.intervals import ci_suffix, z_value
@@ -50,6 +49,8 @@ def poisson_control_counts(expected, level: float = 0.95) -> tuple[np.ndarray, n
     >>> round(float(lo[0]), 4), round(float(hi[0]), 4)
     (0.6773, 10.2963)
     """
+    from scipy import special  # loaded on first use: keeps ``import pophealth`` fast
+
     e = np.asarray(expected, dtype="float64")
     alpha = 1 - level
     # gdtr(1, b, e) = P(b, e); gdtrib inverts it for the shape b

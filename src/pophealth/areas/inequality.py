@@ -26,7 +26,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from pophealth.areas._table import Checks, as_by, parse_levels
 from pophealth.areas.intervals import ci_suffix, z_value
@@ -35,8 +34,22 @@ from pophealth.contracts.exceptions import ConfigError, DataQualityWarning
 __all__ = ["sii"]
 
 VALUE_TYPES = ("rate", "proportion", "other")
-_FORWARD = {"rate": np.log, "proportion": special.logit, "other": lambda v: v}
-_BACK = {"rate": np.exp, "proportion": special.expit, "other": lambda v: v}
+
+
+def _logit(v):
+    from scipy import special  # loaded on first use: keeps ``import pophealth`` fast
+
+    return special.logit(v)
+
+
+def _expit(v):
+    from scipy import special
+
+    return special.expit(v)
+
+
+_FORWARD = {"rate": np.log, "proportion": _logit, "other": lambda v: v}
+_BACK = {"rate": np.exp, "proportion": _expit, "other": lambda v: v}
 
 
 def sii(

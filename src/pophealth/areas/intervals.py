@@ -27,7 +27,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from pophealth.contracts.exceptions import ConfigError
 
@@ -96,6 +95,8 @@ def ci_suffix(level: float) -> str:
 
 def z_value(level: float) -> float:
     """Two-sided standard-normal quantile for ``level`` (0.95 gives 1.959963984540054)."""
+    from scipy import special  # loaded on first use: keeps ``import pophealth`` fast
+
     return float(special.ndtri(1 - (1 - level) / 2))
 
 
@@ -129,6 +130,8 @@ def exact_poisson_limits(observed, level: float = 0.95) -> tuple[np.ndarray, np.
     >>> [round(float(v), 4) for v in lo], [round(float(v), 4) for v in hi]
     ([0.0, 0.0253, 4.7954], [3.6889, 5.5716, 18.3904])
     """
+    from scipy import special  # loaded on first use: keeps ``import pophealth`` fast
+
     o = np.asarray(observed, dtype="float64")
     alpha = 1 - level
     with np.errstate(invalid="ignore"):

@@ -56,6 +56,15 @@ class Codelist:
         Columns ``condition, code, code_system, match`` with normalised codes and systems.
     conditions : tuple of str
         Condition names in first-appearance order: the column order of flags.
+
+    Examples
+    --------
+    Quan et al. (2005) define the Charlson index on 17 conditions:
+
+    >>> from pophealth.core.codelists import load_codelist
+    >>> cl = load_codelist("charlson_quan2005_icd10")
+    >>> cl.name, len(cl.conditions), cl.conditions[:2]
+    ('charlson_quan2005_icd10', 17, ('mi', 'chf'))
     """
 
     name: str

@@ -119,7 +119,7 @@ def score_dataset(
         raise ConfigError("score_dataset: batch_patients must be at least 1")
     if out.exists():
         if not overwrite:
-            raise ConfigError(f"score_dataset: output exists: {out} (pass overwrite=True)")
+            raise ConfigError(f"score_dataset: output exists: {out}", parameter="overwrite")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     reg_cols, ev_cols = _columns(register, _REGISTER_COLUMNS), _columns(events, _EVENT_COLUMNS)

@@ -111,8 +111,16 @@ def _load_model(path: Path):
     return load_model(path)
 
 
-def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
-    """Read, validate, check thresholds, score, predict and segment; included patients only."""
+def _no_stage(stage: str) -> None:
+    """Default stage callback of :func:`_build_patients`: does nothing."""
+
+
+def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, dict, list]:
+    """Read, validate, check thresholds, score, predict and segment; included patients only.
+
+    ``stage(name)`` is called as each long step starts ("read", "score", "risk",
+    "segments"; see :data:`pophealth.jobs.progress.STAGES`).
+    """
     from pophealth.contracts.nhs_number import is_valid_nhs_number
     from pophealth.contracts.schema import (
         naive_timestamp,
@@ -124,6 +132,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
     from pophealth.core.patients import patient_table
 
     q, idx = config.quality, config.index_date
+    stage("read")
     register = _read(config.inputs["register"])
     events = _read(config.inputs["events"])
     activity = _read(config.inputs["activity"])
@@ -182,6 +191,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         # the config's threshold is the only one: flag_conditions raises above it
+        stage("score")
         scores = score_patients(register, events, index_date=idx, codelists=lists,
                                 max_unrecognised=q["max_unrecognised_code_fraction"])
         reports = scores.attrs.get("pophealth_reports", {})
@@ -190,6 +200,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
             "n_after_index_date", "n_used")} for k, r in sorted(reports.items())}
         patients = patient_table(register, scores, activity, index_date=idx)
         patients["_pseudo_source"] = register[config.id_column].to_numpy()
+        stage("risk")
         if config.risk_model is not None or config.risk_fit is not None:
             from pophealth.risk.tiers import risk_tiers
 
@@ -197,6 +208,7 @@ def _build_patients(config: JobConfig) -> tuple[pd.DataFrame, dict, list]:
             patients["risk"] = risk.reindex(patients.index).to_numpy()
             tiers = risk_tiers(patients.loc[keep, "risk"], cuts=config.tier_cuts)
             patients["tier"] = tiers.reindex(patients.index)
+        stage("segments")
         if config.segments:
             from pophealth.segments import bridges_to_health
 

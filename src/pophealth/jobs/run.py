@@ -55,15 +55,18 @@ from pophealth.jobs.columns import check_include_columns
 from pophealth.jobs.config import JobConfig
 from pophealth.jobs.filenames import file_stems, normalise_codes
 from pophealth.jobs.inputs import DataQualityError, _build_patients
+from pophealth.jobs.progress import STAGES, StageBar
 from pophealth.jobs.pseudonymise import key_fingerprint, load_key, pseudonymise
 from pophealth.jobs.runstore import (
     _CASELOAD_COLUMNS,
     _clean_leftovers,
     _completed_run,
+    _current_id,
     _hash_path,
     _install_run,
     _point_current,
     _previous,
+    _read_manifest,
     _test_pause,
     _versions,
     _write_json,
@@ -79,16 +82,46 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JobResult:
-    """What :func:`run_job` did: ``run_id``, ``run_dir``, the ``manifest`` dict and
-    ``reused`` (True when an identical complete run already existed)."""
+    """What :func:`run_job` did.
+
+    Attributes
+    ----------
+    run_id : str
+    run_dir : Path
+    manifest : dict
+        The run's manifest (for a reused run, as written when it was built: its
+        ``counts.new`` / ``counts.left`` compare it with the run before *it*).
+    reused : bool
+        True when an identical complete run already existed and was not rebuilt.
+    changes : dict
+        This call's comparison with the run ``current`` pointed at before it:
+        ``compared_with`` (that run id, or None on a first run), ``new``, ``continuing``
+        and ``left`` patient counts (None when the key was rotated, so pseudo ids do not
+        link). ``new + continuing`` is the caseload size. An identical rerun gives
+        0 new, every patient continuing, 0 left.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pophealth.jobs import demo_job
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     first = demo_job(tmp, n_patients=2_000)
+    ...     again = demo_job(tmp, n_patients=2_000)
+    ...     n = first.manifest["counts"]["caseload_rows"]
+    ...     (first.changes["new"] == n, again.reused,
+    ...      again.changes == {"compared_with": first.run_id, "new": 0, "continuing": n,
+    ...                        "left": 0})
+    (True, True, True)
+    """
 
     run_id: str
     run_dir: Path
     manifest: dict
     reused: bool = False
+    changes: dict | None = None
 
 
-def run_job(config: JobConfig, *, environ=None) -> JobResult:
+def run_job(config: JobConfig, *, environ=None, progress: bool | None = False) -> JobResult:
     """Run a stratification job and publish its caseload lists atomically.
 
     Parameters
@@ -96,6 +129,9 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
     config : JobConfig
     environ : mapping, optional
         Where the key's environment variable is read (default ``os.environ``).
+    progress : bool or None, default False
+        Show a stage progress bar on stderr (:mod:`pophealth.jobs.progress`); ``None``
+        shows it only when stderr is a terminal (the CLI's default).
 
     Returns
     -------
@@ -115,10 +151,32 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
         ``output.dir/reports/`` and nothing is published (exit 65).
     OSError
         Disk full, permission denied: nothing is published, the previous run is intact.
+
+    Examples
+    --------
+    A job on a synthetic population (the config :func:`demo_job` writes), run twice: the
+    second run is identical, so it reuses the first and reports nobody new.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from pophealth.jobs import JobConfig, demo_job, run_job
+    >>> from pophealth.jobs.run import _DEMO_KEY, DEMO_KEY_ENV
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     first = demo_job(tmp, n_patients=2_000)
+    ...     config = JobConfig.from_toml(Path(tmp) / "job.toml")
+    ...     again = run_job(config, environ={DEMO_KEY_ENV: _DEMO_KEY})
+    ...     again.run_id == first.run_id, again.reused, again.changes["new"]
+    (True, True, 0)
     """
+    with StageBar(STAGES, show=progress) as bar:
+        return _run_job(config, environ, bar.start)
+
+
+def _run_job(config: JobConfig, environ, stage) -> JobResult:
     from pophealth._version import __version__
     from pophealth.engines.io import open_dataset
 
+    stage("check inputs")
     check_include_columns(config.include_columns)  # allow-list, before any data is read
     key = load_key(config.key_env, environ=environ)
     fingerprint = key_fingerprint(key)
@@ -151,13 +209,14 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
         existing = _completed_run(out, run_id)  # RunStoreError if it fails verification
         if existing is not None:
             # a completed run is immutable: point current back at it, never rebuild it
+            changes = _reused_changes(out, existing)
             _point_current(out, run_id)
             logger.info("job: run %s already exists and matches its manifest; current "
                         "points at it again", run_id)
             return JobResult(run_id=run_id, run_dir=out / "runs" / run_id, manifest=existing,
-                             reused=True)
+                             reused=True, changes=changes)
         try:
-            patients, counts, notes = _build_patients(config)
+            patients, counts, notes = _build_patients(config, stage)
         except (SchemaError, CodelistError) as exc:
             report = {"run_id": run_id, "status": "failed: data quality",
                       "message": str(exc), "problems": getattr(exc, "problems", []),
@@ -170,7 +229,25 @@ def run_job(config: JobConfig, *, environ=None) -> JobResult:
                                    getattr(exc, "problems", []), report_path=path) from None
         return _publish(config, patients, key, fingerprint, counts, notes, run_id=run_id,
                         input_hashes=input_hashes, previous=previous, rotated=rotated,
-                        version=__version__)
+                        version=__version__, stage=stage)
+
+
+def _reused_changes(out: Path, existing: dict) -> dict:
+    """New / continuing / left of a reused run against the run ``current`` points at now."""
+    n = int(existing["counts"]["caseload_rows"])
+    before = _current_id(out)
+    if before == existing["run_id"]:  # an identical rerun: the same list again
+        return {"compared_with": before, "new": 0, "continuing": n, "left": 0}
+    prev = _read_manifest(out / "runs" / before) if before is not None else None
+    if prev is None:
+        return {"compared_with": None, "new": n, "continuing": 0, "left": 0}
+    if prev.get("key_fingerprint") != existing.get("key_fingerprint"):
+        return {"compared_with": before, "new": None, "continuing": None, "left": None}
+    cur_ids = read_caseload(out / "runs" / existing["run_id"])["pseudo_id"]
+    prev_ids = read_caseload(out / "runs" / before)["pseudo_id"]
+    continuing = int(cur_ids.isin(prev_ids).sum())
+    return {"compared_with": before, "new": n - continuing, "continuing": continuing,
+            "left": int((~prev_ids.isin(cur_ids)).sum())}
 
 
 def _pcn_key(patients: pd.DataFrame) -> pd.DataFrame:
@@ -203,8 +280,9 @@ def _check_accounted(kind: str, written: int, expected: int) -> None:
 
 def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint: str,
              counts: dict, notes: list, *, run_id: str, input_hashes: dict,
-             previous: dict | None, rotated: bool, version: str) -> JobResult:
+             previous: dict | None, rotated: bool, version: str, stage) -> JobResult:
     out = config.output_dir
+    stage("select")
     rank_by = config.rank_by
     missing = [c for c in config.include_columns if c not in patients.columns]
     if missing:
@@ -241,9 +319,12 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
     caseload["run_id"] = run_id
     for col in config.include_columns:
         caseload[col] = selected[col].to_numpy()
+    rule_names = list(selected.attrs.get("rule_counts", {}))
+    first_rule = caseload["rule"].value_counts()
     caseload = caseload.sort_values(["pcn", "rank", "pseudo_id"], kind="stable")
     caseload = caseload.reset_index(drop=True)
 
+    stage("write")
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=runs, prefix=f".tmp-{run_id}-"))
@@ -304,8 +385,12 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
             "counts": {**{k: v for k, v in counts.items() if k != "risk_model"},
                        "caseload_rows": int(len(caseload)),
                        "new": None if rotated else n_new,
+                       "continuing": None if rotated else int(len(caseload)) - n_new,
                        "left": None if rotated else n_left,
-                       "by_rule": selected.attrs.get("rule_counts", {}),
+                       # the first rule (in config order) that selected each patient: the
+                       # counts add up to caseload_rows; by_rule_any counts overlaps too
+                       "by_rule": {name: int(first_rule.get(name, 0)) for name in rule_names},
+                       "by_rule_any": selected.attrs.get("rule_counts", {}),
                        "by_pcn": {str(k): int(v) for k, v in
                                   caseload["pcn"].value_counts().sort_index().items()},
                        "unknown_pcn": int((caseload["pcn"] == "").sum())},
@@ -317,6 +402,7 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
                     "holder, so these files remain personal data",
         }
         _write_json(manifest, tmp / "manifest.json")  # written last
+        stage("publish")
         final = runs / run_id
         reused = False
         _install_run(tmp, final)  # never replaces an existing run
@@ -326,7 +412,10 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
     _point_current(out, run_id)
     logger.info("job: run %s published: %d caseload row(s) in %d PCN file(s)", run_id,
                 len(caseload), sum(1 for r in files if r.startswith("caseload/")))
-    return JobResult(run_id=run_id, run_dir=final, manifest=manifest, reused=reused)
+    changes = {"compared_with": previous["run_id"] if previous else None,
+               **{k: manifest["counts"][k] for k in ("new", "continuing", "left")}}
+    return JobResult(run_id=run_id, run_dir=final, manifest=manifest, reused=reused,
+                     changes=changes)
 
 
 #: Key used only by ``pophealth demo`` on synthetic data (public, so never for real data).

@@ -196,6 +196,23 @@ def read_model_metadata(path) -> dict:
     ConfigError
         Not a zip or not a pophealth model file, an unsupported format version, or a
         file holding entries outside the format (e.g. a pickle).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, pandas as pd
+    >>> from pophealth.risk.model_io import read_model_metadata, save_model
+    >>> from pophealth.risk.models import RiskModel
+    >>> X = pd.DataFrame({"age": np.arange(40.0), "male": np.arange(40) % 2 * 1.0})
+    >>> model = RiskModel(method="logistic").fit(X, np.arange(40) % 3 == 0)
+    >>> path = save_model(model, tempfile.mkdtemp() + "/m.zip", description="demo",
+    ...                   training_period=("2023-04-02", "2025-04-01"))
+    >>> meta = read_model_metadata(path)
+    >>> meta["features"], meta["description"]
+    (['age', 'male'], 'demo')
+    >>> read_model_metadata(tempfile.mkstemp(suffix=".zip")[1])
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.ConfigError: ...
     """
     try:
         with zipfile.ZipFile(path) as zf:
@@ -256,6 +273,23 @@ def load_model(path, *, features=None):
     -----
     UserWarning
         When the file was written with a different scikit-learn or lifelines version.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, pandas as pd
+    >>> from pophealth.risk.model_io import load_model, save_model
+    >>> from pophealth.risk.models import RiskModel
+    >>> X = pd.DataFrame({"age": np.arange(40.0), "male": np.arange(40) % 2 * 1.0})
+    >>> model = RiskModel(method="logistic").fit(X, np.arange(40) % 3 == 0)
+    >>> path = save_model(model, tempfile.mkdtemp() + "/m.zip",
+    ...                   training_period=("2023-04-02", "2025-04-01"))
+    >>> loaded = load_model(path, features=["age", "male"])
+    >>> bool((loaded.predict_risk(X) == model.predict_risk(X)).all())
+    True
+    >>> load_model(path, features=["age", "sex"])
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.SchemaError: ...missing column(s) ['male']; unexpected column(s) ['sex']
     """
     from pophealth.risk.models import check_feature_names
 

@@ -17,7 +17,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from lifelines.exceptions import ConvergenceWarning
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -361,6 +360,8 @@ class CoxRiskModel(BaseEstimator):
         self.center_ = design[self.columns_].mean().to_numpy()  # lifelines centres the same way
         # lifelines' default Newton step (0.95) can diverge on correlated hinge/count
         # columns; on a convergence warning, refit with half the step (twice at most)
+        from lifelines.exceptions import ConvergenceWarning
+
         for attempt in range(3):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)

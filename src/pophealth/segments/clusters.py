@@ -38,6 +38,18 @@ class ClusterSegments:
         The fitted ``FunctionTransformer(log1p) -> StandardScaler -> KMeans/GaussianMixture``.
     order : ndarray
         ``order[raw_label]`` = the cost-ordered label (1-based).
+
+    Examples
+    --------
+    Two well-separated groups of 5 and 3 people: segment 1 is the cheaper one.
+
+    >>> import pandas as pd
+    >>> from pophealth.segments.clusters import cluster_segments
+    >>> X = pd.DataFrame({"admissions": [0, 0, 0, 0, 0, 6, 7, 8]})
+    >>> cost = pd.Series([100.0] * 5 + [9000.0] * 3)
+    >>> res = cluster_segments(X, n_segments=2, random_state=0, cost=cost)
+    >>> res.labels.tolist(), res.profile["n"].tolist()
+    ([1, 1, 1, 1, 1, 2, 2, 2], [5, 3])
     """
 
     labels: pd.Series

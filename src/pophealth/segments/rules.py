@@ -278,6 +278,15 @@ class SegmentRules:
         Group -> member conditions.
     codelists : dict
         Condition -> code list names that define it.
+
+    Examples
+    --------
+    The shipped Bridges to Health rules give Lynn et al.'s (2007) eight segments:
+
+    >>> from pophealth.segments.rules import load_rules
+    >>> b2h = load_rules("bridges_to_health")
+    >>> b2h.name, len(b2h.segments), b2h.segments[0]
+    ('bridges_to_health', 8, 'Healthy')
     """
 
     name: str

@@ -56,6 +56,16 @@ class Population:
         Index patient_id in register order: emergency_admission, days_to_emergency_admission,
         death, days_to_death, end_of_follow_up_days, total_cost, p_emergency_admission, p_death.
     index_date : Timestamp
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.synthetic import make_population
+    >>> pop = make_population(200, random_state=0, index_date="2025-04-01")
+    >>> len(pop.register), pop.index_date.date().isoformat()
+    (200, '2025-04-01')
+    >>> pop.outcomes.index.equals(pd.Index(pop.register["patient_id"]))
+    True
     """
 
     register: pd.DataFrame

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.dataset as ds
 
 from pophealth.synthetic.population import Population
 
@@ -40,6 +39,8 @@ def read_population(path, *, index_date) -> Population:
     >>> back.register["patient_id"].tolist() == mem.register["patient_id"].tolist()
     True
     """
+    import pyarrow.dataset as ds  # loaded on first use: keeps ``import pophealth`` fast
+
     root = Path(path)
     frames = {}
     for name in ("register", "events", "activity", "outcomes"):
