@@ -226,7 +226,12 @@ def _wait_stopped(proc: subprocess.Popen, timeout: float = 120.0) -> None:
     raise AssertionError("the job never reached its pause point")
 
 
-@pytest.mark.parametrize("step", ["locked", "before_install", "installed", "link_created"])
+KILL_STEPS = ["locked", "writing:caseload", "writing:changes", "writing:practice",
+              "writing:index.csv", "writing:manifest.json", "before_install", "installed",
+              "link_created"]
+
+
+@pytest.mark.parametrize("step", KILL_STEPS)
 def test_sigkill_at_each_step_leaves_the_previous_run_current_and_intact(population, tmp_path,
                                                                          step):
     out = tmp_path / "out"
@@ -246,6 +251,9 @@ def test_sigkill_at_each_step_leaves_the_previous_run_current_and_intact(populat
     assert os.readlink(out / "current") == os.path.join("runs", a.run_id)
     assert _snapshot(a.run_dir) == a_before
     _assert_store_consistent(out)
+    # killed mid-write: the file is complete in its temporary sibling, never renamed
+    half = sorted(p.name for p in (out / "runs").glob(".tmp-*/**/.*.tmp"))
+    assert len(half) == (1 if step.startswith("writing:") else 0), half
     # B is visible only once complete (after the rename)
     expect = 2 if step in ("installed", "link_created") else 1
     assert len(_visible_runs(out)) == expect

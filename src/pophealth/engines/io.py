@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -83,10 +84,48 @@ def read_table(path, *, columns: Sequence[str] | None = None, filter=None) -> pd
     ...     back = read_table(f"{d}/events.parquet")
     >>> back["code"].dtype.name, back["code"].tolist()
     ('category', ['I21', 'I21'])
+
+    A CSV value that cannot be read as its column's type is a
+    :class:`~pophealth.contracts.exceptions.SchemaError` naming the column and row, never
+    the value (Arrow's own message quotes it):
+
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     rows = "patient_id,code,code_system\\n" + "1,I21,icd10\\n" * 100_000 + "x,I21,icd10\\n"
+    ...     _ = open(f"{d}/events.csv", "w").write(rows)
+    ...     read_table(f"{d}/events.csv")
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.SchemaError: events.csv: column 'patient_id' breaks rule 'csv_type' (a value cannot be read as int64) in 1 row(s); first positions [100000]
     """
-    table = open_dataset(path).to_table(columns=list(columns) if columns else None,
-                                        filter=filter)
+    dataset = open_dataset(path)
+    try:
+        table = dataset.to_table(columns=list(columns) if columns else None, filter=filter)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        if not isinstance(dataset.format, ds.CsvFileFormat):
+            raise
+        raise _csv_error(Path(path).name, dataset.schema.names, str(exc)) from None
     return _encode_dictionaries(table).to_pandas()
+
+
+def _csv_error(name: str, columns: list, message: str):
+    """A :class:`SchemaError` for an Arrow CSV read error, built from the column and row
+    numbers in Arrow's message only: the rest of it may quote the offending value or row."""
+    from pophealth.contracts.exceptions import SchemaError
+
+    col = re.search(r"CSV column #(\d+)", message)
+    row = re.search(r"Row #(\d+)", message)
+    to = re.search(r"conversion error to (\w+)", message)
+    column = columns[int(col.group(1))] if col and int(col.group(1)) < len(columns) else ""
+    # Arrow counts CSV lines from 1 with the header as line 1: data position = line - 2
+    pos = [int(row.group(1)) - 2] if row and int(row.group(1)) >= 2 else []
+    if column and to:
+        return SchemaError(f"{name}: column '{column}' breaks rule 'csv_type' (a value cannot "
+                           f"be read as {to.group(1)}) in 1 row(s); first positions {pos}",
+                           [{"column": column, "rule": "csv_type", "count": 1,
+                             "positions": pos}])
+    where = f" near row position {pos[0]}" if pos else ""
+    return SchemaError(f"{name}: cannot be parsed as CSV (rule 'csv_parse'){where}",
+                       [{"column": column, "rule": "csv_parse", "count": 1, "positions": pos}])
 
 
 def buckets(dataset: ds.Dataset) -> list | None:

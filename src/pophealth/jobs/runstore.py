@@ -115,13 +115,24 @@ def _write_table(frame: pd.DataFrame, target: Path, fmt: str) -> Path:
                                  quoting=csv.QUOTE_NONNUMERIC).encode("utf-8"))
         else:
             frame.to_parquet(fh, index=False, compression="zstd")
+        fh.flush()
+        _test_pause(_write_step(target))
     return target
+
+
+def _write_step(target: Path) -> str:
+    """The :data:`TEST_PAUSE_ENV` step of writing ``target``: ``writing:<kind>`` for a list,
+    ``writing:<file name>`` otherwise."""
+    kind = target.parent.name
+    return f"writing:{kind if kind in ('caseload', 'changes', 'practice') else target.name}"
 
 
 def _write_json(obj: dict, target: Path) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
     with atomic_file(target) as fh:
         fh.write(text.encode("utf-8"))
+        fh.flush()
+        _test_pause(_write_step(target))
     return target
 
 
@@ -203,6 +214,9 @@ _RUN_ID = re.compile(r"[0-9a-f]{16}")
 #: Test-only hook: with ``POPHEALTH_TEST_PAUSE_AT=<step>`` in its environment the job
 #: stops itself (``SIGSTOP``) when it reaches that step, so a test can ``SIGKILL`` it at a
 #: known point. Steps: ``locked`` (lock held, before any data is read),
+#: ``writing:<kind>`` (the first ``caseload``/``changes``/``practice`` file, or
+#: ``writing:index.csv`` / ``writing:manifest.json``, fully written to its temporary
+#: sibling but not yet renamed into place),
 #: ``before_install`` (new run complete in its temporary directory), ``installed``
 #: (renamed to ``runs/<id>``, ``current`` not yet swapped), ``link_created`` (new
 #: ``current`` symlink made under a temporary name, not yet renamed). Never set it in
