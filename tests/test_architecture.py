@@ -23,12 +23,13 @@ RANK = {
     "segments": 4, "risk": 4, "cohorts": 4, "areas": 4,
     "plots": 5,
     "engines": 6,
-    "jobs": 7,
-    "demo": 8,
-    "cli": 9,
+    "reports": 7,
+    "jobs": 8,
+    "demo": 9,
+    "cli": 10,
 }
 PARTS = ["contracts", "core", "synthetic", "segments", "risk", "cohorts", "areas", "plots",
-         "engines", "jobs"]
+         "engines", "reports", "jobs"]
 
 
 def _modules() -> list[Path]:

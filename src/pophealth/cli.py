@@ -129,6 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--no-progress", action="store_true",
                     help="never show the stage progress bar (default: shown on a terminal)")
 
+    rp = command("report", "write the board report (one self-contained HTML file, aggregate "
+                 "figures only) for a job config")
+    rp.add_argument("config", type=Path, help="job config, e.g. examples/job.toml")
+    rp.add_argument("out", type=Path, help="the HTML file to write")
+    rp.add_argument("--xlsx", action="store_true",
+                    help="also write the report's tables and notes as OUT with .xlsx")
+
     command("codelists", "list the shipped code lists")
     return p
 
@@ -166,6 +173,8 @@ def _job_lines(result) -> list[str]:
     for note in result.manifest.get("data_quality_notes", []):
         lines.append(f"  note: {note}")
     lines.append(f"  caseload outputs: {result.run_dir}")
+    if getattr(result, "report", None) is not None:
+        lines.append(f"  board report: {result.report}")
     return lines
 
 
@@ -259,6 +268,13 @@ def _run(args) -> int:
         print(f"pophealth stratify: {result.manifest['name']} at index date "
               f"{result.manifest['index_date']}")
         print("\n".join(_job_lines(result)))
+        return EX_OK
+    if args.command == "report":
+        from pophealth.jobs import JobConfig
+        from pophealth.jobs.report import report_from_config
+
+        paths = report_from_config(JobConfig.from_toml(args.config), args.out, xlsx=args.xlsx)
+        print("pophealth report: wrote " + ", ".join(str(p) for p in paths))
         return EX_OK
     if args.command == "score":
         return _score(args)

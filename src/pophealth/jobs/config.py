@@ -39,11 +39,12 @@ _SCHEMA: dict = {
     "output": {"dir": str, "per_practice": bool, "format": str, "include_columns": list,
                "rank_by": str},
     "pseudonymisation": {"key_env": str, "id_column": str, "allow_key_rotation": bool},
+    "report": {"title": str, "xlsx": bool},
     "quality": {"max_invalid_id_fraction": float, "max_unrecognised_code_fraction": float,
                 "max_unknown_patient_activity_fraction": float},
 }
 _SECTIONS = {"inputs", "codelists", "risk", "segments", "rules", "output", "pseudonymisation",
-             "quality"}
+             "quality", "report"}
 _INDICES = {"charlson", "elixhauser", "hfrs", "efi", "cms"}
 def _check_table(table: dict, section: str) -> None:
     spec = _SCHEMA[section]
@@ -126,6 +127,18 @@ def _check_include_columns(names) -> tuple:
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise ConfigError("[output] include_columns must be a list of column names (strings)")
     return check_include_columns(names)
+
+
+def _check_report(report: dict) -> dict:
+    """``[report]``: the board report's options; its libraries must be installed."""
+    from importlib.util import find_spec
+
+    needs = [("matplotlib", "plot")] + ([("openpyxl", "xlsx")] if report.get("xlsx") else [])
+    for module, extra in needs:
+        if find_spec(module) is None:
+            raise ConfigError(f"[report] needs {module} (pip install pophealth[{extra}])")
+    return {"title": report.get("title", "Population health report"),
+            "xlsx": bool(report.get("xlsx", False))}
 
 
 def _check_tier_cuts(cuts) -> tuple:
@@ -252,7 +265,7 @@ class JobConfig:
     >>> JobConfig.from_dict({"index_date": "2025-04-01", "colour": "blue"})
     Traceback (most recent call last):
     ...
-    pophealth.contracts.exceptions.ConfigError: unknown key 'colour' in top level (allowed: index_date, name, codelists, inputs, output, pseudonymisation, quality, risk, rules, segments)
+    pophealth.contracts.exceptions.ConfigError: unknown key 'colour' in top level (allowed: index_date, name, codelists, inputs, output, pseudonymisation, quality, report, risk, rules, segments)
     """
 
     index_date: pd.Timestamp
@@ -275,6 +288,7 @@ class JobConfig:
     id_column: str = "nhs_number"
     allow_key_rotation: bool = False
     quality: dict = field(default_factory=dict)
+    report: dict | None = None
 
     @property
     def config_hash(self) -> str:
@@ -307,7 +321,8 @@ class JobConfig:
         """Validate a parsed config; every problem is a :class:`ConfigError`."""
         base = Path(base_dir)
         _check_table(raw, "")
-        for sec in ("inputs", "risk", "segments", "output", "pseudonymisation", "quality"):
+        for sec in ("inputs", "risk", "segments", "output", "pseudonymisation", "quality",
+                    "report"):
             if sec in raw:
                 if not isinstance(raw[sec], dict):
                     raise ConfigError(f"[{sec}] must be a table")
@@ -385,6 +400,7 @@ class JobConfig:
             id_column=id_column,
             allow_key_rotation=bool(pseudo.get("allow_key_rotation", False)),
             quality=quality,
+            report=_check_report(raw["report"]) if "report" in raw else None,
         )
         from pophealth.jobs.probe import check_pipeline
 

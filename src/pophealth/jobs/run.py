@@ -119,6 +119,7 @@ class JobResult:
     manifest: dict
     reused: bool = False
     changes: dict | None = None
+    report: Path | None = None
 
 
 def run_job(config: JobConfig, *, environ=None, progress: bool | None = False) -> JobResult:
@@ -227,9 +228,18 @@ def _run_job(config: JobConfig, environ, stage) -> JobResult:
             logger.error("job: data quality failure; report %s; nothing published", path)
             raise DataQualityError(f"{exc} (report: {path}; nothing published)",
                                    getattr(exc, "problems", []), report_path=path) from None
-        return _publish(config, patients, key, fingerprint, counts, notes, run_id=run_id,
-                        input_hashes=input_hashes, previous=previous, rotated=rotated,
-                        version=__version__, stage=stage)
+        result = _publish(config, patients, key, fingerprint, counts, notes, run_id=run_id,
+                          input_hashes=input_hashes, previous=previous, rotated=rotated,
+                          version=__version__, stage=stage)
+        if config.report is not None:  # [report]: aggregate counts only, beside the run
+            from dataclasses import replace
+
+            from pophealth.jobs.report import write_job_report
+
+            path = write_job_report(config, patients, counts, notes, run_id=run_id,
+                                    by_pcn=result.manifest["counts"]["by_pcn"])
+            result = replace(result, report=path)
+        return result
 
 
 def _reused_changes(out: Path, existing: dict) -> dict:
@@ -464,6 +474,10 @@ per_practice = true
 
 [pseudonymisation]
 key_env = "{key_env}"
+
+[report]
+title = "pophealth demo: population health report (synthetic data)"
+xlsx = {xlsx}
 """
 
 
@@ -484,6 +498,8 @@ def demo_job(out_dir, *, n_patients: int = 50_000, random_state: int = 0,
     ...     sorted(result.manifest["files"])[:1], result.manifest["counts"]["patients_included"]
     (['caseload/SYNPCN0001-3eff122e84ae.csv'], 2000)
     """
+    from importlib.util import find_spec
+
     from pophealth.synthetic import write_population
 
     out = Path(out_dir)
@@ -492,6 +508,7 @@ def demo_job(out_dir, *, n_patients: int = 50_000, random_state: int = 0,
                      index_date=str(pd.Timestamp(index_date).date()), progress=False)
     toml = out / "job.toml"
     toml.write_text(_DEMO_TOML.format(index_date=pd.Timestamp(index_date).date(),
-                                      seed=int(random_state), key_env=DEMO_KEY_ENV),
+                                      seed=int(random_state), key_env=DEMO_KEY_ENV,
+                                      xlsx=str(find_spec("openpyxl") is not None).lower()),
                     encoding="utf-8")
     return run_job(JobConfig.from_toml(toml), environ={DEMO_KEY_ENV: _DEMO_KEY})
