@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import ref_flags, ref_score
+from strategies import LOOKBACKS, day_offsets
 
 import pophealth as ph
 from pophealth.contracts.exceptions import DataQualityWarning
@@ -49,7 +50,8 @@ def event_tables(draw, max_patients=12, max_events=40):
     codes = draw(st.lists(st.one_of(st.sampled_from(_CODE_POOL), st.sampled_from(_JUNK)),
                          min_size=n_ev, max_size=n_ev))
     styles = draw(st.lists(st.integers(0, 4), min_size=n_ev, max_size=n_ev))
-    days = draw(st.lists(st.one_of(st.none(), st.integers(-800, 30)), min_size=n_ev,
+    # day offsets: half on a 365/730-day window edge +-1 (tests/strategies.py), half anywhere
+    days = draw(st.lists(st.one_of(st.none(), day_offsets(LOOKBACKS)), min_size=n_ev,
                          max_size=n_ev))
     systems = draw(st.lists(st.sampled_from(["icd10", "ICD-10", "snomed"]), min_size=n_ev,
                             max_size=n_ev))
@@ -71,7 +73,7 @@ def _flags(events, cl, register, lookback=None):
 
 
 @pytest.mark.parametrize("name", sorted(LISTS))
-@given(data=event_tables(), lookback=st.sampled_from([None, 365, 730]))
+@given(data=event_tables(), lookback=st.sampled_from([None, *LOOKBACKS]))
 def test_flags_match_reference(name, data, lookback):
     register, events = data
     cl = LISTS[name]
