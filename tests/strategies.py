@@ -52,6 +52,13 @@ def day_offsets(lookbacks=LOOKBACKS, *, low: int = -800, high: int = 30):
     return st.one_of(st.sampled_from(edges), st.integers(low, high))
 
 
+def offset_lists(lookbacks=LOOKBACKS, *, max_extra: int = 20):
+    """Lists of day offsets that always hold every edge offset once, then drawn offsets."""
+    edges = sorted({o for lb in lookbacks for o in edge_offsets(lb)})
+    return st.lists(day_offsets(lookbacks), max_size=max_extra).flatmap(
+        lambda extra: st.permutations(edges + extra))
+
+
 def dates_near_edges(index_date, lookbacks=LOOKBACKS, *, low: int = -800, high: int = 30):
     """Timestamps (midnight) ``index_date + offset`` with offsets from :func:`day_offsets`."""
     base = pd.Timestamp(index_date)
@@ -64,10 +71,19 @@ ESP2013_EDGES: tuple[int, ...] = tuple(sorted({0, *range(4, 90, 5), *range(5, 91
 AGE_GATE_EDGES: tuple[int, ...] = (0, 1, 9, 10, 55, 56, 64, 65, 74, 75)
 
 
+EDGE_AGES: tuple[int, ...] = tuple(sorted(set(ESP2013_EDGES + AGE_GATE_EDGES)))
+
+
 def ages():
-    """Whole ages in years, half on a band edge or age gate, half in 0-110."""
-    return st.one_of(st.sampled_from(sorted(set(ESP2013_EDGES + AGE_GATE_EDGES))),
-                     st.integers(0, 110))
+    """One whole age in years: on a band edge or age gate, or anywhere in 0-110."""
+    return st.one_of(st.sampled_from(EDGE_AGES), st.integers(0, 110))
+
+
+def age_lists(*, max_extra: int = 20):
+    """Lists of ages that always hold every edge age once (a sampled edge can be missed
+    in 60 examples), then drawn ages, shuffled."""
+    return st.lists(ages(), max_size=max_extra).flatmap(
+        lambda extra: st.permutations(list(EDGE_AGES) + extra))
 
 
 #: Disclosure control: suppress 1-THRESHOLD, round the rest to BASE (NHS Digital).

@@ -13,8 +13,7 @@ import warnings
 import pandas as pd
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
-from strategies import ages, count_lists
+from strategies import age_lists, count_lists
 
 from pophealth.areas import crude_rate, dsr, isr, proportion, suppress
 from pophealth.areas.agebands import age_band, esp2013
@@ -95,7 +94,7 @@ def test_every_statistic_controls_by_default_3_suppressed_13_rounded(stat, call,
 # ------------------------------------------------------------------ ESP2013 band edges
 
 
-@given(st.lists(ages(), min_size=1, max_size=40))
+@given(age_lists())
 def test_age_band_on_every_esp2013_edge(age_list):
     esp = esp2013()
     want = []

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import LOOKBACKS, ages, day_offsets, edge_offsets
+from strategies import LOOKBACKS, age_lists, edge_offsets, offset_lists
 
 import pophealth as ph
 from pophealth.contracts.exceptions import DataQualityWarning
@@ -37,9 +37,8 @@ def _in_window(offset: int, lookback: int | None) -> bool:
 @st.composite
 def coded_events(draw, lookback):
     n_pat = draw(st.integers(1, 6))
-    n_ev = draw(st.integers(0, 25))
-    offsets = draw(st.lists(day_offsets([lookback] if lookback else LOOKBACKS),
-                            min_size=n_ev, max_size=n_ev))
+    offsets = draw(offset_lists([lookback] if lookback else LOOKBACKS))
+    n_ev = len(offsets)
     events = pd.DataFrame({
         "patient_id": draw(st.lists(st.integers(1, n_pat), min_size=n_ev, max_size=n_ev)),
         "code": draw(st.lists(st.sampled_from(["E11", "E112", "I50", "J06"]),
@@ -94,8 +93,8 @@ def test_hfrs_window_edges_count_the_r26_code(lookback, data):
 
 @given(data=st.data())
 def test_patient_table_utilisation_counts_the_365_days_up_to_and_including_index(data):
-    n = data.draw(st.integers(1, 30))
-    offsets = data.draw(st.lists(day_offsets([365]), min_size=n, max_size=n))
+    offsets = data.draw(offset_lists([365]))
+    n = len(offsets)
     pids = data.draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
     kinds = data.draw(st.lists(st.sampled_from(["emergency_admission", "ae", "gp"]),
                                min_size=n, max_size=n))
@@ -114,7 +113,7 @@ def test_patient_table_utilisation_counts_the_365_days_up_to_and_including_index
         assert out.loc[pid, "prior_ae_attendances"] == sum(k == "ae" for k, _ in rows)
 
 
-@given(st.lists(ages(), min_size=1, max_size=20))
+@given(age_lists())
 def test_hfrs_warns_with_the_count_under_75(age_list):
     n = len(age_list)
     register = pd.DataFrame({"patient_id": range(n), "age": age_list})

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import LOOKBACKS, day_offsets, fractions, sizes_for
+from strategies import LOOKBACKS, fractions, offset_lists, sizes_for
 
 from pophealth.risk.features import make_features
 from pophealth.risk.tiers import risk_tiers, top_fraction
@@ -27,8 +27,8 @@ KIND_FEATURE = {"emergency_admission": "prior_emergency_admissions",
 @given(data=st.data(),
        lookback=st.one_of(st.sampled_from(LOOKBACKS), st.integers(1, 900)))
 def test_make_features_utilisation_window_edges(data, lookback):
-    n = data.draw(st.integers(1, 30))
-    offsets = data.draw(st.lists(day_offsets((lookback,)), min_size=n, max_size=n))
+    offsets = data.draw(offset_lists((lookback,)))
+    n = len(offsets)
     pids = data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
     kinds = data.draw(st.lists(st.sampled_from(sorted(KIND_FEATURE)), min_size=n, max_size=n))
     costs = data.draw(st.lists(st.integers(0, 300), min_size=n, max_size=n))

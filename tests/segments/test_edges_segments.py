@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import ages, day_offsets
+from strategies import age_lists, offset_lists
 
 from pophealth.segments import bridges_to_health, segment_flags
 from pophealth.segments.clusters import utilisation_features
@@ -31,8 +31,8 @@ def _in_window(offset: int, days: int) -> bool:
 
 @given(data=st.data())
 def test_windowed_flags_keep_exactly_the_last_365_and_730_days(data):
-    n = data.draw(st.integers(1, 20))
-    offsets = data.draw(st.lists(day_offsets((365, 730)), min_size=n, max_size=n))
+    offsets = data.draw(offset_lists((365, 730)))
+    n = len(offsets)
     codes = data.draw(st.lists(st.sampled_from(sorted(WINDOWED)), min_size=n, max_size=n))
     pids = data.draw(st.lists(st.integers(1, 5), min_size=n, max_size=n))
     events = pd.DataFrame({"patient_id": pids, "code": codes, "code_system": "icd10",
@@ -56,7 +56,7 @@ def _people(age_list, **cols):
     }, index=pd.Index(range(n), name="patient_id"))
 
 
-@given(st.lists(ages(), min_size=1, max_size=25),
+@given(age_lists(),
        st.sampled_from([{"efi": "moderate"}, {"efi": "severe"}, {"hfrs": "intermediate"},
                         {"hfrs": "high"}]))
 def test_frailty_rules_gate_at_65_inclusive(age_list, band):
@@ -69,7 +69,7 @@ def test_frailty_rules_gate_at_65_inclusive(age_list, band):
     assert out["rule"].tolist() == want
 
 
-@given(st.lists(ages(), min_size=1, max_size=25))
+@given(age_lists())
 def test_pregnancy_rule_gates_at_10_and_55_inclusive(age_list):
     people = _people(age_list)
     events = pd.DataFrame({"patient_id": range(len(age_list)), "code": "O80",
@@ -82,8 +82,8 @@ def test_pregnancy_rule_gates_at_10_and_55_inclusive(age_list):
 
 @given(data=st.data())
 def test_utilisation_features_window_edges(data):
-    n = data.draw(st.integers(1, 30))
-    offsets = data.draw(st.lists(day_offsets((365,)), min_size=n, max_size=n))
+    offsets = data.draw(offset_lists((365,)))
+    n = len(offsets)
     pids = data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
     kinds = data.draw(st.lists(st.sampled_from(["ae", "gp"]), min_size=n, max_size=n))
     costs = data.draw(st.lists(st.integers(0, 300), min_size=n, max_size=n))
