@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import pandas as pd
 from hypothesis import strategies as st
 
 #: The look-back windows (days) the library applies by default or ships in its rules.
@@ -57,12 +56,6 @@ def offset_lists(lookbacks=LOOKBACKS, *, max_extra: int = 20):
     edges = sorted({o for lb in lookbacks for o in edge_offsets(lb)})
     return st.lists(day_offsets(lookbacks), max_size=max_extra).flatmap(
         lambda extra: st.permutations(edges + extra))
-
-
-def dates_near_edges(index_date, lookbacks=LOOKBACKS, *, low: int = -800, high: int = 30):
-    """Timestamps (midnight) ``index_date + offset`` with offsets from :func:`day_offsets`."""
-    base = pd.Timestamp(index_date)
-    return day_offsets(lookbacks, low=low, high=high).map(lambda d: base + pd.Timedelta(days=d))
 
 
 #: ESP2013 band edges (last age of a band and first of the next), 0 and 90+.
