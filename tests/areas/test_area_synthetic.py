@@ -15,11 +15,11 @@ import warnings
 import numpy as np
 import pytest
 
+from pophealth import synthetic  # part of the library: a broken import must fail, not skip
 from pophealth.areas import aggregate_by_area, crude_rate, dsr, sii
 from pophealth.contracts.exceptions import DataQualityWarning
 
 pytestmark = pytest.mark.slow
-synthetic = pytest.importorskip("pophealth.synthetic")
 
 
 @pytest.fixture(scope="module")

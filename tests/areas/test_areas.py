@@ -34,6 +34,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import count_lists
 
 from pophealth.areas import aggregate_by_area
 from pophealth.areas.agebands import ESP2013_BANDS, age_band, esp2013
@@ -259,7 +260,7 @@ def test_turning_off_is_explicit_and_logged(caplog):
 
 
 @PROPS
-@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=50))
+@given(count_lists())  # every count 0-20, threshold +-1 and rounding edges (tests/strategies.py)
 def test_property_suppression_never_publishes_1_to_7(counts):
     out = suppress(pd.DataFrame({"numerator": counts}))
     published = out["numerator"].dropna().astype(int)

@@ -31,10 +31,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from pophealth import synthetic  # part of the library: a broken import must fail, not skip
 from pophealth.areas import aggregate_by_area, crude_rate, dsr, isr, proportion, suppress
 from pophealth.contracts.exceptions import DataQualityWarning
 
-synthetic = pytest.importorskip("pophealth.synthetic")
 Z = stats.norm.ppf(0.975)
 AREA = ["area_type", "area"]
 

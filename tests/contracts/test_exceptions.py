@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pickle
-import warnings
 
+import pandas as pd
 import pytest
 
 import pophealth as ph
@@ -17,38 +17,41 @@ from pophealth.contracts.exceptions import (
     SchemaError,
 )
 
-
-@pytest.mark.parametrize("cls", [SchemaError, CodelistError, ConfigError])
-def test_errors_are_pophealth_errors_and_value_errors(cls):
-    assert issubclass(cls, PopHealthError)
-    assert issubclass(cls, ValueError)
-    with pytest.raises(ValueError, match="boom"):
-        raise cls("boom")
-    with pytest.raises(PopHealthError, match="boom"):
-        raise cls("boom")
-
-
-def test_base_is_a_plain_exception():
-    assert issubclass(PopHealthError, Exception)
-    assert not issubclass(PopHealthError, ValueError)
+# The hierarchy is the library's contract: callers may ``except ValueError`` or
+# ``except PopHealthError``. Each case below is raised by a real library call (raising
+# and catching a class by hand would only test Python itself).
+EVENT = pd.DataFrame({"patient_id": [1], "code": ["R26"], "code_system": ["icd10"],
+                      "date": pd.to_datetime(["2025-01-01"])})
+RAISERS = {
+    SchemaError: lambda: ph.validate_register(pd.DataFrame({"patient_id": [1, 1]})),
+    CodelistError: lambda: ph.load_codelist("no_such_list"),
+    ConfigError: lambda: ph.flag_conditions(EVENT, "charlson_quan2005_icd10",
+                                            register=pd.DataFrame({"patient_id": [1]}),
+                                            index_date="2025-04-01", lookback_days=0),
+}
 
 
-def test_error_classes_are_distinct():
-    assert not issubclass(SchemaError, CodelistError)
-    assert not issubclass(CodelistError, SchemaError)
-    assert not issubclass(ConfigError, SchemaError)
-    with pytest.raises(SchemaError):
-        try:
-            raise SchemaError("x")
-        except (CodelistError, ConfigError):  # must not be caught here
-            pytest.fail("SchemaError caught as another pophealth error")
+@pytest.mark.parametrize("cls", [SchemaError, CodelistError, ConfigError],
+                         ids=lambda c: c.__name__)
+def test_library_errors_are_pophealth_errors_and_value_errors(cls):
+    with pytest.raises(ValueError) as caught:
+        RAISERS[cls]()
+    assert type(caught.value) is cls
+    assert isinstance(caught.value, PopHealthError)
+    others = [c for c in RAISERS if c is not cls]
+    assert not isinstance(caught.value, tuple(others))  # the three are distinct
 
 
-def test_data_quality_warning_is_a_user_warning_not_an_error():
-    assert issubclass(DataQualityWarning, UserWarning)
+def test_base_is_not_a_value_error():
+    # a pophealth error that is not about a bad value need not be caught as one
+    assert PopHealthError.__mro__[1:] == (Exception, BaseException, object)
+
+
+def test_data_quality_warning_from_the_library_is_a_user_warning_not_an_error():
+    with pytest.warns(UserWarning) as caught:
+        ph.hfrs(EVENT, register=pd.DataFrame({"patient_id": [1]}), index_date="2025-04-01")
+    assert [type(w.message) for w in caught] == [DataQualityWarning]
     assert not issubclass(DataQualityWarning, PopHealthError)
-    with pytest.warns(DataQualityWarning, match="3 rows excluded"):
-        warnings.warn("3 rows excluded", DataQualityWarning, stacklevel=1)
 
 
 def test_schema_error_problems_default_and_copy():

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import published_codelist, ref_flags, ref_score
+from strategies import LOOKBACKS, day_offsets
 
 import pophealth as ph
 from pophealth.contracts.exceptions import DataQualityWarning
@@ -52,7 +53,7 @@ def _fmt(code: str, style: int) -> str:
 
 
 @st.composite
-def event_tables(draw, max_patients=12, max_events=40):
+def event_tables(draw, max_patients=12, max_events=40, lookbacks=LOOKBACKS):
     n_pat = draw(st.integers(1, max_patients))
     register = pd.DataFrame({"patient_id": np.arange(100, 100 + n_pat, dtype=np.int64)})
     n_ev = draw(st.integers(0, max_events))
@@ -60,7 +61,8 @@ def event_tables(draw, max_patients=12, max_events=40):
     codes = draw(st.lists(st.one_of(st.sampled_from(_CODE_POOL), st.sampled_from(_JUNK)),
                          min_size=n_ev, max_size=n_ev))
     styles = draw(st.lists(st.integers(0, 4), min_size=n_ev, max_size=n_ev))
-    days = draw(st.lists(st.one_of(st.none(), st.integers(-800, 30)), min_size=n_ev,
+    # day offsets: half on a 365/730-day window edge +-1 (tests/strategies.py), half anywhere
+    days = draw(st.lists(st.one_of(st.none(), day_offsets(lookbacks)), min_size=n_ev,
                          max_size=n_ev))
     systems = draw(st.lists(st.sampled_from(["icd10", "ICD-10", "snomed"]), min_size=n_ev,
                             max_size=n_ev))
@@ -82,9 +84,9 @@ def _flags(events, cl, register, lookback=None):
 
 
 @pytest.mark.parametrize("name", sorted(LISTS))
-@given(data=event_tables(), lookback=st.sampled_from([None, 365, 730]))
+@given(data=st.data(), lookback=st.sampled_from([None, *LOOKBACKS]))
 def test_flags_match_reference(name, data, lookback):
-    register, events = data
+    register, events = data.draw(event_tables(lookbacks=(lookback,) if lookback else LOOKBACKS))
     cl = LISTS[name]
     got = _flags(events, cl, register, lookback)
     want = ref_flags(events, REF_LISTS[name], register.patient_id.tolist(), INDEX_DATE,

@@ -206,6 +206,10 @@ def test_job_with_risk_model_fit_and_tiers(population, tmp_path):
                        "by": "practice"}],
                output={"rank_by": "risk"})
     cl = read_caseload(res.run_dir)
+    # ceil(2 % of n) >= 1 per practice: every practice is on the list (else the checks
+    # below would pass on an empty caseload)
+    practices = pd.read_parquet(population / "register.parquet")["practice"]
+    assert set(cl["practice"]) == set(practices)
     assert cl["risk"].between(0, 1).all()
     assert set(cl["tier"]) <= {"very high", "high", "moderate", "low"}
     for _, part in cl.groupby("pcn"):
@@ -312,6 +316,7 @@ def test_concurrent_run_is_refused_with_exit_75(population, tmp_path, capsys, mo
 
 def _intact(res):
     m = json.loads((res.run_dir / "manifest.json").read_text())
+    assert m["files"]  # an empty manifest would pass the loop below
     for rel, info in m["files"].items():
         assert jobs._hash_path(res.run_dir / rel) == info["sha256"]
 

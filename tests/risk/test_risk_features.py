@@ -259,7 +259,7 @@ def test_calibration_table_and_risk_groups():
 
 
 def test_top_fraction_float_trap_seven_percent_of_100():
-    assert 0.07 * 100 == 7.000000000000001  # the trap: a bare ceil gives 8
+    # the trap: 0.07 * 100 == 7.000000000000001 in floating point, so a bare ceil gives 8
     risk = np.arange(100, 0, -1) / 100.0  # 100 distinct risks, no ties
     assert int(top_fraction(risk, 0.07).sum()) == 7  # 7 % of 100, by hand
     tiers = risk_tiers(risk, cuts=(0.07, 0.5), labels=["top", "middle", "rest"])
