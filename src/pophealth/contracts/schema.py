@@ -501,7 +501,7 @@ def _in_set(s: pd.Series, allowed: frozenset) -> np.ndarray:
 # ----------------------------------------------------------------------------- sex codes
 
 
-def normalise_sex(values, column: str = "sex") -> pd.Series:
+def normalise_sex(values, column: str = "sex", *, errors: str = "raise") -> pd.Series:
     """Sex codes as the register contract's ``F``/``M``/``I``/``U``.
 
     Accepts the contract's own letters and the NHS Data Dictionary codes (Person Stated
@@ -514,6 +514,9 @@ def normalise_sex(values, column: str = "sex") -> pd.Series:
     values : array-like or Series
     column : str
         The column's name for error messages.
+    errors : {"raise", "coerce"}
+        ``"coerce"`` gives ``None`` for missing and unknown codes instead of raising
+        (the caller counts them).
 
     Returns
     -------
@@ -539,6 +542,8 @@ def normalise_sex(values, column: str = "sex") -> pd.Series:
     table = {**{k: k for k in SEX_CODES}, **NHS_SEX_CODES}
     mapped = np.array([table.get(k) for k in keys] + [None], dtype=object)
     out = mapped[codes]  # code -1 (missing) picks the trailing None
+    if errors == "coerce":
+        return pd.Series(out, index=s.index, name=s.name, dtype=object)
     c = _Checker(column, pd.DataFrame(index=range(len(s))))
     c.add(column, "not_null", codes < 0)
     c.add(column, "sex_code", (codes >= 0) & pd.isna(out),
