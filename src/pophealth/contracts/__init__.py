@@ -24,7 +24,13 @@ from pophealth.contracts.exceptions import (
 )
 from pophealth.contracts.nhs_number import is_valid_nhs_number, make_nhs_numbers
 from pophealth.contracts.numeric import validate_numeric
-from pophealth.contracts.schema import validate_activity, validate_events, validate_register
+from pophealth.contracts.schema import (
+    normalise_sex,
+    parse_index_date,
+    validate_activity,
+    validate_events,
+    validate_register,
+)
 
 __all__ = [
     "CodelistError",
@@ -34,6 +40,8 @@ __all__ = [
     "SchemaError",
     "is_valid_nhs_number",
     "make_nhs_numbers",
+    "normalise_sex",
+    "parse_index_date",
     "validate_activity",
     "validate_events",
     "validate_numeric",

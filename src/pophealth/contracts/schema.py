@@ -59,6 +59,9 @@ __all__ = [
     "is_datetimelike",
     "as_datetime64",
     "naive_timestamp",
+    "parse_index_date",
+    "NHS_SEX_CODES",
+    "normalise_sex",
 ]
 
 REGISTER_REQUIRED = ("patient_id", "sex", "lsoa", "practice")
@@ -66,6 +69,9 @@ EVENTS_REQUIRED = ("patient_id", "code", "code_system")
 ACTIVITY_REQUIRED = ("patient_id", "date", "kind", "cost")
 #: Sex codes accepted in ``register.sex``: female, male, indeterminate, not known.
 SEX_CODES = frozenset({"F", "M", "I", "U"})
+#: NHS Data Dictionary sex codes (Person Stated Gender Code / Sex) -> ``SEX_CODES``:
+#: 1 male, 2 female, 9 indeterminate (unable to be classified), 0 not known.
+NHS_SEX_CODES = {"1": "M", "2": "F", "9": "I", "0": "U"}
 ACTIVITY_KINDS = frozenset(
     {
         "emergency_admission",
@@ -231,12 +237,85 @@ def as_datetime64(s: pd.Series, unit: str = "ns") -> np.ndarray:
     return values
 
 
+_ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}"                                   # calendar date, extended form
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"        # optional time
+    r"(?:Z|[+-]\d{2}:?\d{2})?)?")                           # optional offset
+
+
+def parse_index_date(value, what: str = "index_date") -> pd.Timestamp:
+    """An ``index_date`` argument as a :class:`pandas.Timestamp`, ISO 8601 strings only.
+
+    Strings must be ISO 8601 extended form, ``YYYY-MM-DD`` with an optional time and UTC
+    offset (``2025-04-01``, ``2025-04-01T09:30``, ``2025-04-01 00:30+01:00``). Any other
+    layout -- ``01/04/2025``, ``1 April 2025``, ``20250401`` -- is a one-line
+    :class:`SchemaError`, never a guess: pandas would read ``01/04/2025`` month first as
+    4 January. :class:`datetime.date`, :class:`datetime.datetime`,
+    :class:`pandas.Timestamp` and :class:`numpy.datetime64` values are taken as they are.
+    Missing values and numbers are errors. The zone of a tz-aware value is kept; callers
+    drop it with :func:`naive_timestamp` (the module's wall-clock rule).
+
+    Parameters
+    ----------
+    value : str, date, datetime, Timestamp or datetime64
+    what : str
+        The argument's name for the error message.
+
+    Returns
+    -------
+    Timestamp
+
+    Raises
+    ------
+    SchemaError
+        Not an ISO 8601 string, an impossible date, a number or missing. The message
+        names the argument and the rule, never the value.
+
+    Examples
+    --------
+    >>> from pophealth.contracts.schema import parse_index_date
+    >>> parse_index_date("2025-04-01")
+    Timestamp('2025-04-01 00:00:00')
+    >>> parse_index_date("01/04/2025")
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.SchemaError: index_date breaks rule 'iso_8601_date': write dates as YYYY-MM-DD, e.g. 2025-04-01; other layouts are ambiguous and never guessed
+    """
+    import datetime as dt
+
+    rule = "iso_8601_date"
+    fix = ("write dates as YYYY-MM-DD, e.g. 2025-04-01; other layouts are ambiguous "
+           "and never guessed")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _ISO_8601.fullmatch(text):
+            raise SchemaError(f"{what} breaks rule '{rule}': {fix}",
+                              [{"column": what, "rule": rule, "count": 1, "positions": []}])
+        try:
+            ts = pd.Timestamp(text)
+        except ValueError:
+            raise SchemaError(f"{what} breaks rule 'valid_date': not a calendar date",
+                              [{"column": what, "rule": "valid_date", "count": 1,
+                                "positions": []}]) from None
+    elif isinstance(value, (dt.date, np.datetime64)):  # Timestamp and datetime are dates
+        ts = pd.Timestamp(value)
+    else:
+        raise SchemaError(f"{what} breaks rule 'date_type': expected an ISO 8601 string or a "
+                          f"date, got {type(value).__name__}",
+                          [{"column": what, "rule": "date_type", "count": 1, "positions": []}])
+    if pd.isna(ts):
+        raise SchemaError(f"{what} breaks rule 'not_null': a date is required",
+                          [{"column": what, "rule": "not_null", "count": 1, "positions": []}])
+    return ts
+
+
 def naive_timestamp(value) -> pd.Timestamp:
     """A date-like as a tz-naive :class:`pandas.Timestamp` on its local wall-clock time.
 
     The module's one date convention applied to a single value (e.g. an ``index_date``):
     a tz-aware value keeps the clock reading of its own zone and drops the zone; a naive
-    value is returned as it is.
+    value is returned as it is. Strings go through :func:`parse_index_date` (ISO 8601
+    only: ``01/04/2025`` is an error, never 4 January).
 
     Examples
     --------
@@ -247,7 +326,7 @@ def naive_timestamp(value) -> pd.Timestamp:
     >>> naive_timestamp(pd.Timestamp("2024-06-30 23:30", tz="UTC"))
     Timestamp('2024-06-30 23:30:00')
     """
-    ts = pd.Timestamp(value)
+    ts = parse_index_date(value)
     return ts.tz_localize(None) if ts.tz is not None else ts
 
 
@@ -419,6 +498,60 @@ def _in_set(s: pd.Series, allowed: frozenset) -> np.ndarray:
     return out
 
 
+# ----------------------------------------------------------------------------- sex codes
+
+
+def normalise_sex(values, column: str = "sex", *, errors: str = "raise") -> pd.Series:
+    """Sex codes as the register contract's ``F``/``M``/``I``/``U``.
+
+    Accepts the contract's own letters and the NHS Data Dictionary codes (Person Stated
+    Gender Code / Sex: ``1`` male, ``2`` female, ``9`` indeterminate, ``0`` not known),
+    as strings or integers (CSV extracts often arrive as numbers). Surrounding spaces and
+    letter case are ignored. Works on the unique values only.
+
+    Parameters
+    ----------
+    values : array-like or Series
+    column : str
+        The column's name for error messages.
+    errors : {"raise", "coerce"}
+        ``"coerce"`` gives ``None`` for missing and unknown codes instead of raising
+        (the caller counts them).
+
+    Returns
+    -------
+    Series
+        ``object`` strings in :data:`SEX_CODES`, on the input's index if it had one.
+
+    Raises
+    ------
+    SchemaError
+        Missing or unknown codes, naming the column, rule, count and first positions
+        (never the values).
+
+    Examples
+    --------
+    >>> from pophealth.contracts.schema import normalise_sex
+    >>> normalise_sex(["1", "2", "9", "0", "f", 2]).tolist()
+    ['M', 'F', 'I', 'U', 'F', 'F']
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    codes, uniques = pd.factorize(s.astype(object))
+    keys = [str(u).strip().upper() for u in uniques]
+    keys = [k[:-2] if k.endswith(".0") else k for k in keys]  # 1.0 from a float column
+    table = {**{k: k for k in SEX_CODES}, **NHS_SEX_CODES}
+    mapped = np.array([table.get(k) for k in keys] + [None], dtype=object)
+    out = mapped[codes]  # code -1 (missing) picks the trailing None
+    if errors == "coerce":
+        return pd.Series(out, index=s.index, name=s.name, dtype=object)
+    c = _Checker(column, pd.DataFrame(index=range(len(s))))
+    c.add(column, "not_null", codes < 0)
+    c.add(column, "sex_code", (codes >= 0) & pd.isna(out),
+          "allowed: F, M, I, U or NHS Data Dictionary 1, 2, 9, 0")
+    c.finish()
+    return pd.Series(out, index=s.index, name=s.name, dtype=object)
+
+
 # ----------------------------------------------------------------------------- validators
 
 _REGISTER_KNOWN = (*REGISTER_REQUIRED, "date_of_birth", "age", "pcn", "imd_decile", "ethnicity",
@@ -469,6 +602,8 @@ def validate_register(register: pd.DataFrame, *, index_date=None) -> pd.DataFram
     pophealth.contracts.exceptions.SchemaError: register failed validation (1 problem(s)):
       register: column 'age' breaks rule 'age_range' (0 <= age <= 120) in 1 row(s); first positions [1]
     """
+    if index_date is not None:
+        parse_index_date(index_date)  # ISO 8601 only, checked even when no date column
     c = _Checker("register", register, _REGISTER_KNOWN)
     c.require(REGISTER_REQUIRED)
     if "date_of_birth" not in register.columns and "age" not in register.columns:
@@ -476,10 +611,17 @@ def validate_register(register: pd.DataFrame, *, index_date=None) -> pd.DataFram
     if c.identifier("patient_id"):
         pid = register["patient_id"]
         c.add("patient_id", "unique", pid.duplicated(keep=False).to_numpy() & pid.notna().to_numpy())
-    if c.stringlike("sex"):
+    if c.has("sex") and _is_integerlike(register["sex"]):
+        c.add_column("sex", "dtype", "expected strings F, M, I, U; NHS Data Dictionary codes "
+                     "1/2/9/0 are converted by pophealth.normalise_sex or read_gp_register")
+    elif c.stringlike("sex"):
         sex = register["sex"]
         c.add("sex", "not_null", sex.isna().to_numpy())
-        c.add("sex", "sex_code", _in_set(sex, SEX_CODES), "allowed: F, M, I, U")
+        bad = _in_set(sex, SEX_CODES)
+        nhs = bad & ~_in_set(sex, frozenset(NHS_SEX_CODES))  # "1"/"2"/"9"/"0" as given
+        hint = ("; NHS Data Dictionary codes 1/2/9/0 are converted by "
+                "pophealth.normalise_sex or read_gp_register" if nhs.any() else "")
+        c.add("sex", "sex_code", bad, "allowed: F, M, I, U" + hint)
     for col in ("lsoa", "practice", "pcn", "ethnicity"):
         c.stringlike(col)
     age = c.numeric("age")
@@ -523,6 +665,8 @@ def validate_events(events: pd.DataFrame, *, index_date=None) -> pd.DataFrame:
     >>> ph.validate_events(ev) is ev
     True
     """
+    if index_date is not None:
+        parse_index_date(index_date)  # ISO 8601 only, checked even when no date column
     c = _Checker("events", events, _EVENTS_KNOWN)
     c.require(EVENTS_REQUIRED)
     c.identifier("patient_id")
@@ -557,6 +701,8 @@ def validate_activity(activity: pd.DataFrame, *, index_date=None) -> pd.DataFram
     pophealth.contracts.exceptions.SchemaError: activity failed validation (1 problem(s)):
       activity: column 'cost' breaks rule 'cost_non_negative' in 1 row(s); first positions [0]
     """
+    if index_date is not None:
+        parse_index_date(index_date)  # ISO 8601 only, checked even when no date column
     c = _Checker("activity", activity, _ACTIVITY_KNOWN)
     c.require(ACTIVITY_REQUIRED)
     c.identifier("patient_id")

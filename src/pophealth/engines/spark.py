@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError, DataQualityWarning
+from pophealth.contracts.schema import naive_timestamp
 from pophealth.core.batch import score_patients
 
 __all__ = ["score_spark", "output_columns"]
@@ -118,7 +119,7 @@ def score_spark(register_sdf, events_sdf, *, index_date,
     combined = reg.unionByName(ev, allowMissingColumns=True)
     combined = (combined.repartition(num_partitions, "patient_id") if num_partitions
                 else combined.repartition("patient_id"))
-    args = {"index_date": str(pd.Timestamp(index_date).date()), "codelists": dict(codelists or {})}
+    args = {"index_date": str(naive_timestamp(index_date).date()), "codelists": dict(codelists or {})}
 
     def score_partition(batches: Iterator) -> Iterator:
         import pyarrow as pa

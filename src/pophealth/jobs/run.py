@@ -51,6 +51,7 @@ import pandas as pd
 
 from pophealth.cohorts.caseload import select_caseload
 from pophealth.contracts.exceptions import CodelistError, ConfigError, SchemaError
+from pophealth.contracts.schema import naive_timestamp
 from pophealth.jobs.columns import check_include_columns
 from pophealth.jobs.config import JobConfig
 from pophealth.jobs.filenames import file_stems, normalise_codes
@@ -505,9 +506,9 @@ def demo_job(out_dir, *, n_patients: int = 50_000, random_state: int = 0,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_population(out / "population", n_patients, random_state=random_state,
-                     index_date=str(pd.Timestamp(index_date).date()), progress=False)
+                     index_date=str(naive_timestamp(index_date).date()), progress=False)
     toml = out / "job.toml"
-    toml.write_text(_DEMO_TOML.format(index_date=pd.Timestamp(index_date).date(),
+    toml.write_text(_DEMO_TOML.format(index_date=naive_timestamp(index_date).date(),
                                       seed=int(random_state), key_env=DEMO_KEY_ENV,
                                       xlsx=str(find_spec("openpyxl") is not None).lower()),
                     encoding="utf-8")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.nhs_number import TEST_RANGE_CAPACITY, test_range_numbers
+from pophealth.contracts.schema import naive_timestamp
 
 BLOCK_SIZE = 50_000  # fixed: changing it changes every generated population
 YEAR = 365
@@ -207,7 +208,7 @@ def build_context(n_patients: int, random_state: int, index_date) -> Context:
     perm = rng.permutation(TEST_RANGE_CAPACITY)
     return Context(
         n_patients=n_patients, random_state=random_state,
-        index_day=int(np.datetime64(pd.Timestamp(index_date).normalize().date(), "D").astype(np.int64)),
+        index_day=int(np.datetime64(naive_timestamp(index_date).normalize().date(), "D").astype(np.int64)),
         lsoa_codes=_codes("L99", n_lsoa, 6), lsoa_cdf=np.cumsum(size) / size.sum(),
         lsoa_imd=imd, lsoa_pcn=lsoa_pcn, pcn_codes=_codes("SYNPCN", n_pcn, 4), pcn_icb=pcn_icb,
         practice_codes=_codes("SYNP", len(prac_pcn), 5), practice_cum=prac_pcn + cum,

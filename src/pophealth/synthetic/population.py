@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pophealth.contracts.schema import naive_timestamp
 from pophealth.synthetic import _model as _m
 
 __all__ = ["SYNTHETIC_PC_LISTS", "Population", "make_population", "write_population",
@@ -291,7 +292,7 @@ def write_population(path, n_patients: int, *, random_state: int, index_date="20
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     n_patients, random_state = int(n_patients), int(random_state)
-    index_date = str(pd.Timestamp(index_date).date())
+    index_date = str(naive_timestamp(index_date).date())
     ctx = _cached_context(n_patients, random_state, index_date)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
+from pophealth.contracts.schema import naive_timestamp
 from pophealth.synthetic.population import Population
 
 __all__ = ["read_population"]
@@ -50,4 +49,4 @@ def read_population(path, *, index_date) -> Population:
     return Population(register=frames["register"], events=frames["events"],
                       activity=frames["activity"],
                       outcomes=frames["outcomes"].set_index("patient_id"),
-                      index_date=pd.Timestamp(index_date))
+                      index_date=naive_timestamp(index_date))
