@@ -21,7 +21,7 @@ import pandas as pd
 from pophealth.contracts.exceptions import CodelistError
 from pophealth.core.codes import normalise_codes, normalise_system
 
-__all__ = ["Codelist", "load_codelist", "list_codelists"]
+__all__ = ["Codelist", "from_opencodelists", "load_codelist", "list_codelists"]
 
 _COLUMNS = ("condition", "code", "code_system", "match")
 _MATCHES = frozenset({"prefix", "exact"})
@@ -160,21 +160,120 @@ class Codelist:
         return key // len(self.conditions), key % len(self.conditions)
 
 
-def load_codelist(source, *, name: str | None = None) -> Codelist:
-    """Load a shipped code list by name, a user CSV by path, or wrap a DataFrame.
+def _position_error(name: str, column: str, rule: str, bad: np.ndarray) -> CodelistError:
+    return CodelistError(
+        f"code list '{name}': column '{column}' breaks rule '{rule}' in {int(bad.sum())} "
+        f"row(s); first positions {np.flatnonzero(bad)[:10].tolist()}")
+
+
+def from_opencodelists(frame: pd.DataFrame, *, name: str, system: str | None,
+                       condition: str | None = None, category: str | None = None,
+                       match: str = "exact") -> pd.DataFrame:
+    """Turn an OpenCodelists download into the code-list table (``condition, code, ...``).
+
+    OpenCodelists (https://www.opencodelists.org) downloads are CSVs with a ``code``
+    column and a ``term`` column (other columns ignored), or the same plus a category
+    column that splits the list into several conditions. One condition per list is
+    named with ``condition=``; the category form takes the condition of every row from
+    the column named by ``category=`` (default ``"category"`` when that column exists).
 
     Parameters
     ----------
-    source : str, path or DataFrame or Codelist
-        A name from :func:`list_codelists`, a path to a CSV with columns
-        ``condition, code, code_system, match``, or such a DataFrame.
-    name : str, optional
-        Name to give a DataFrame/CSV list (defaults to the file stem).
+    frame : DataFrame
+        The download, read as strings.
+    name : str
+        List name used in error messages.
+    system : str
+        Code system of every row (``"snomed"``, ``"icd10"``, ``"ctv3"``, ...); a
+        download does not say it, so it is required.
+    condition, category : str, optional
+        Exactly one: the condition name for a single-condition list, or the column
+        holding each row's condition.
+    match : {"exact", "prefix"}, default "exact"
+        OpenCodelists lists spell out every code, so ``exact`` is right for SNOMED CT
+        and for ICD-10 lists that include their 4-character children.
 
     Raises
     ------
     CodelistError
-        Unknown name, missing columns, empty codes or an unknown ``match`` rule.
+        No ``system``; neither or both of ``condition``/``category``; a missing
+        ``code`` or category column; empty codes or categories (count and positions,
+        never values).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.core.codelists import from_opencodelists
+    >>> dl = pd.DataFrame({"code": ["84114007", "10335000"],
+    ...                    "term": ["Heart failure", "Chronic right-sided heart failure"]})
+    >>> from_opencodelists(dl, name="hf", system="snomed", condition="hf")[
+    ...     ["condition", "code", "code_system", "match"]]
+      condition      code code_system  match
+    0        hf  84114007      snomed  exact
+    1        hf  10335000      snomed  exact
+    """
+    if system is None or not str(system).strip():
+        raise CodelistError(
+            f"code list '{name}': no column 'code_system'; pass system= (e.g. "
+            "system='snomed') for an OpenCodelists download")
+    if "code" not in frame.columns:
+        raise CodelistError(
+            f"code list '{name}': missing column 'code' (an OpenCodelists download has "
+            "columns code,term[,category]); found no column named 'code'")
+    if category is None and condition is None and "category" in frame.columns:
+        category = "category"
+    if (category is None) == (condition is None):
+        raise CodelistError(
+            f"code list '{name}': pass exactly one of condition= (one condition for the "
+            "whole list) or category= (the column naming each row's condition)")
+    if category is not None:
+        if category not in frame.columns:
+            raise CodelistError(f"code list '{name}': missing category column '{category}' "
+                                "(named by category=)")
+        cond = frame[category]
+        bad = (cond.isna() | (cond.astype(str).str.strip() == "")).to_numpy()
+        if bad.any():
+            raise _position_error(name, category, "non_empty", bad)
+        cond = cond.astype(str).str.strip().to_numpy(dtype=object)
+    else:
+        if not str(condition).strip():
+            raise CodelistError(f"code list '{name}': condition= is empty")
+        cond = np.full(len(frame), str(condition).strip(), dtype=object)
+    out = pd.DataFrame({"condition": cond, "code": frame["code"].to_numpy(dtype=object),
+                        "code_system": str(system), "match": match})
+    if "term" in frame.columns:
+        out["description"] = frame["term"].to_numpy(dtype=object)
+    return out
+
+
+def load_codelist(source, *, name: str | None = None, system: str | None = None,
+                  condition: str | None = None, category: str | None = None,
+                  match: str = "exact") -> Codelist:
+    """Load a shipped code list by name, a user CSV by path, or wrap a DataFrame.
+
+    Two table forms are read: pophealth's own (``condition, code, code_system, match``)
+    and an OpenCodelists download (``code, term`` with ``system=`` and ``condition=``,
+    or ``code, term, <category column>`` with ``system=`` and optionally ``category=``;
+    see :func:`from_opencodelists`). So any list published on OpenCodelists plugs in
+    without editing the file.
+
+    Parameters
+    ----------
+    source : str, path or DataFrame or Codelist
+        A name from :func:`list_codelists`, a path to a CSV, or a DataFrame.
+    name : str, optional
+        Name to give a DataFrame/CSV list (defaults to the file stem).
+    system, condition, category, match : optional
+        For an OpenCodelists download only (a table without ``code_system``): the code
+        system, and the condition name or the category column (see
+        :func:`from_opencodelists`). Passing them for a table in pophealth's own form
+        is an error (they would silently disagree with its columns).
+
+    Raises
+    ------
+    CodelistError
+        Unknown name, missing columns, empty codes or an unknown ``match`` rule; for a
+        download, a missing ``system=``/``condition=``/category column.
 
     Examples
     --------
@@ -182,22 +281,48 @@ def load_codelist(source, *, name: str | None = None) -> Codelist:
     >>> cl = ph.load_codelist("charlson_quan2005_icd10")
     >>> len(cl.conditions)
     17
+
+    An OpenCodelists download (``code,term``) of a SNOMED CT list:
+
+    >>> import pandas as pd
+    >>> dl = pd.DataFrame({"code": ["84114007"], "term": ["Heart failure"]})
+    >>> ph.load_codelist(dl, system="snomed", condition="hf").conditions
+    ('hf',)
     """
     if isinstance(source, Codelist):
         return source
     if isinstance(source, pd.DataFrame):
-        return Codelist.from_frame(source, name or "custom")
+        return _from_table(source, name or "custom", system, condition, category, match)
     path = Path(str(source))
     if path.suffix.lower() == ".csv" or path.exists():
         if not path.exists():
             raise CodelistError(f"code list file not found: {path}")
-        return Codelist.from_frame(pd.read_csv(path, dtype=str), name or path.stem)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        return _from_table(frame, name or path.stem, system, condition, category, match)
     key = str(source)
     if key not in list_codelists():
         raise CodelistError(
             f"unknown code list '{key}'; shipped lists: {', '.join(list_codelists())}"
         )
+    if any(v is not None for v in (system, condition, category)):
+        raise CodelistError(f"code list '{key}': system=/condition=/category= apply to "
+                            "OpenCodelists downloads, not to a shipped list")
     return _load_shipped(key)
+
+
+def _from_table(frame: pd.DataFrame, name: str, system, condition, category,
+                match: str) -> Codelist:
+    if "code_system" in frame.columns:
+        given = [k for k, v in (("system", system), ("condition", condition),
+                                ("category", category)) if v is not None]
+        if given:
+            raise CodelistError(
+                f"code list '{name}': has column 'code_system' (pophealth form) but "
+                f"{', '.join(g + '=' for g in given)} was given; drop the argument or the column")
+        return Codelist.from_frame(frame, name)
+    return Codelist.from_frame(
+        from_opencodelists(frame, name=name, system=system, condition=condition,
+                           category=category, match=match), name)
 
 
 @cache

@@ -8,17 +8,70 @@ import pandas as pd
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.numeric import numeric_values, validate_numeric
 from pophealth.contracts.schema import as_datetime64, naive_timestamp
+from pophealth.core.frailty import recorded_frailty
 from pophealth.core.indices import EFI_BANDS, HFRS_BANDS
 
-__all__ = ["BAND_ORDERS", "patient_table"]
+__all__ = ["BAND_ORDERS", "frailty_band", "patient_table"]
 
 #: Known orders (lowest first) of the patient table's band columns. Segment and caseload
 #: rules compare these columns in this order whatever their dtype, never alphabetically.
-BAND_ORDERS: dict[str, tuple[str, ...]] = {"efi_band": EFI_BANDS, "hfrs_band": HFRS_BANDS}
+BAND_ORDERS: dict[str, tuple[str, ...]] = {
+    "efi_band": EFI_BANDS, "hfrs_band": HFRS_BANDS,
+    "frailty_recorded": EFI_BANDS, "frailty_band": EFI_BANDS}
+
+
+def frailty_band(table: pd.DataFrame) -> pd.DataFrame:
+    """Combined frailty band and its source: recorded frailty first, else the eFI.
+
+    ``frailty_band`` is ``frailty_recorded`` where the record states frailty (latest
+    MILDFRAIL/MODFRAIL/SEVFRAIL code, else a recorded eFI value; see
+    :mod:`pophealth.core.frailty`), otherwise ``efi_band`` computed from deficits;
+    ``frailty_source`` says which (``"recorded_code"``, ``"recorded_efi"``,
+    ``"efi_deficits"``) or is missing when neither is known. Recorded frailty wins
+    because it is a clinician's assessment (a pophealth choice).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.core.patients import frailty_band
+    >>> bands = dict(categories=["fit", "mild", "moderate", "severe"], ordered=True)
+    >>> t = pd.DataFrame({
+    ...     "frailty_recorded": pd.Categorical(["mild", None, None], **bands),
+    ...     "frailty_recorded_source": ["code", None, None],
+    ...     "efi_band": pd.Categorical(["severe", "moderate", None], **bands)})
+    >>> frailty_band(t)
+      frailty_band frailty_source
+    0         mild  recorded_code
+    1     moderate   efi_deficits
+    2          NaN            NaN
+    """
+    n = len(table)
+    codes = np.full(n, -1, dtype=np.int64)
+    source = np.full(n, None, dtype=object)
+    if "efi_band" in table.columns:
+        efi_codes = np.asarray(pd.Categorical(table["efi_band"], categories=list(EFI_BANDS),
+                                              ordered=True).codes, dtype=np.int64)
+        codes = efi_codes
+        source[efi_codes >= 0] = "efi_deficits"
+    if "frailty_recorded" in table.columns:
+        rec = np.asarray(pd.Categorical(table["frailty_recorded"], categories=list(EFI_BANDS),
+                                        ordered=True).codes, dtype=np.int64)
+        how = (table["frailty_recorded_source"].astype(object).to_numpy()
+               if "frailty_recorded_source" in table.columns else np.full(n, "code", object))
+        use = rec >= 0
+        codes = np.where(use, rec, codes)
+        source[use] = np.where(how[use] == "efi_value", "recorded_efi", "recorded_code")
+    return pd.DataFrame({
+        "frailty_band": pd.Categorical.from_codes(
+            codes, dtype=pd.CategoricalDtype(list(EFI_BANDS), ordered=True)),
+        "frailty_source": pd.Categorical(
+            source, categories=["recorded_code", "recorded_efi", "efi_deficits"])},
+        index=table.index)
 
 
 def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.DataFrame,
-                  *, index_date) -> pd.DataFrame:
+                  *, index_date, events: pd.DataFrame | None = None,
+                  frailty_codelist="pcd_snomed") -> pd.DataFrame:
     """The patient table: register + scores + prior-12-month utilisation, indexed by patient_id.
 
     The one table that segmentation (:func:`pophealth.segments.bridges_to_health`), risk
@@ -41,12 +94,21 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
         activity dates (numpy or Arrow, any zone) and a tz-aware ``index_date`` on the
         local wall-clock time of their own zone; Arrow ``date32`` and ``datetime.date``
         columns are midnight of their day.
+    events : DataFrame, optional
+        Coded events; when given, recorded frailty (latest MILDFRAIL/MODFRAIL/SEVFRAIL
+        code in ``frailty_codelist``, else the register's ``efi_recorded`` value) is
+        added by :func:`pophealth.core.frailty.recorded_frailty`. Without events only
+        ``efi_recorded`` (if present) is used.
+    frailty_codelist : str, path, DataFrame or Codelist, default "pcd_snomed"
+        The list holding the three frailty clusters.
 
     Returns
     -------
     DataFrame
-        Register columns, scores, ``prior_cost``, ``prior_emergency_admissions`` and
-        ``prior_ae_attendances``.
+        Register columns, scores, ``prior_cost``, ``prior_emergency_admissions``,
+        ``prior_ae_attendances``, ``frailty_recorded`` (+ ``_date``, ``_source``) and
+        the combined ``frailty_band`` with its ``frailty_source`` (:func:`frailty_band`:
+        recorded frailty first, else ``efi_band`` from deficits).
 
     Examples
     --------
@@ -91,4 +153,11 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
     out["prior_cost"] = np.bincount(pos[use], weights=np.nan_to_num(cost[use]), minlength=n)
     out["prior_emergency_admissions"] = np.bincount(pos[emerg], minlength=n).astype(np.int64)
     out["prior_ae_attendances"] = np.bincount(pos[ae], minlength=n).astype(np.int64)
+    rec = recorded_frailty(events, register=register, index_date=index_date,
+                           codelist=frailty_codelist)
+    for col in rec.columns:
+        out[col] = rec[col].array
+    band = frailty_band(out)
+    for col in band.columns:
+        out[col] = band[col].array
     return out

@@ -35,6 +35,7 @@ from pophealth.contracts.numeric import numeric_mask, numeric_values, validate_n
 from pophealth.contracts.ordinal import column_order, ordinal_codes
 from pophealth.contracts.schema import is_stringlike
 from pophealth.core.conditions import flag_conditions, register_ids
+from pophealth.core.frailty import recorded_frailty
 from pophealth.core.patients import BAND_ORDERS
 from pophealth.segments.rules import (
     Rule,
@@ -264,7 +265,17 @@ def _patient_table(register: pd.DataFrame, rules: SegmentRules) -> pd.DataFrame:
     if not isinstance(register, pd.DataFrame):
         raise SchemaError("patients: expected a DataFrame (one row per patient)")
     validate_numeric(register, [], table="patients", optional=_numeric_columns(rules))
-    return register.reset_index(drop=True)  # positions = register order (ids via register_ids)
+    table = register.reset_index(drop=True)  # positions = register order (ids via register_ids)
+    if _uses(rules, "frailty_recorded") and "frailty_recorded" not in table.columns:
+        # no recorded-frailty column: nothing recorded (bridges_to_health derives it from
+        # the events first; see pophealth.core.frailty)
+        table = table.assign(frailty_recorded=pd.Categorical(
+            [None] * len(table), categories=list(BAND_ORDERS["frailty_recorded"]), ordered=True))
+    return table
+
+
+def _uses(rules: SegmentRules, column: str) -> bool:
+    return any(column in r.columns for r in rules.rules)
 
 
 def _aligned_flags(flags, ids: pd.Index) -> pd.DataFrame:
@@ -435,8 +446,13 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
         Patient table indexed by (or with a column) ``patient_id`` holding ``age``,
         ``efi_band``, ``hfrs_band`` and ``prior_emergency_admissions`` (12 months), e.g.
         from :func:`pophealth.demo.patient_table` after :func:`pophealth.score_patients`.
+        ``frailty_recorded`` (recorded frailty band) is used when present; otherwise it
+        is derived from ``events`` (latest MILDFRAIL/MODFRAIL/SEVFRAIL code, else an
+        ``efi_recorded`` column; :func:`pophealth.core.frailty.recorded_frailty`).
     events : DataFrame
-        Coded events, flagged with the ``b2h_icd10`` code list (plus ``extra_codelists``).
+        Coded events, GP (``snomed``) and hospital (``icd10``) rows in one table with
+        ``code_system`` per row: flagged with the ``b2h_icd10`` and ``b2h_snomed`` code
+        lists (plus ``extra_codelists``).
     index_date : date-like
     rules : SegmentRules, str or path, optional
         An edited or re-prioritised copy of the shipped rules.
@@ -466,6 +482,9 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
     """
     rules = load_rules("bridges_to_health" if rules is None else rules)
     _patient_table(patients, rules)  # number columns checked before any work
+    if _uses(rules, "frailty_recorded") and "frailty_recorded" not in patients.columns:
+        rec = recorded_frailty(events, register=patients, index_date=index_date)
+        patients = patients.assign(frailty_recorded=rec["frailty_recorded"].array)
     flags = segment_flags(events, rules, register=patients, index_date=index_date,
                           extra_codelists=extra_codelists)
     return assign_segments(flags, patients, rules, index_date=index_date)
