@@ -295,7 +295,8 @@ def test_committed_sample_files_run_through_the_whole_pipeline():
 
     flags = _quiet(ph.flag_conditions, gp.events, SNOMED_LIST, register=reg,
                    index_date="2025-04-01")
-    # gp_events.csv by hand: p0 dementia+HF, p1 COPD+T2DM, p2 T2DM, p3 HF, p4 COPD
+    # gp_events.csv by hand: p0 dementia+HF, p1 COPD+T2DM (+ a moderate-frailty code), p2 T2DM,
+    # p3 HF, p4 COPD
     assert flags.sum().to_dict() == {"dementia": 1, "heart_failure": 2, "copd": 2, "diabetes": 2}
     scores = _quiet(ph.score_patients, reg, events, index_date="2025-04-01")
     assert (scores["charlson_quan2011"] > 0).sum() >= 4
