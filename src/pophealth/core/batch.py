@@ -206,6 +206,7 @@ def _check_systems(reports: dict, warn_other_system: float | None) -> None:
             f"score_patients: {n_other} of {n} event row(s) ({n_other / n:.0%} >= "
             f"warn_other_system={warn_other_system:.0%}) are in code system(s) no code list "
             f"of the call covers ({system_counts_text(systems, covered=False)}) and count "
-            f"nowhere; the lists cover {', '.join(covered)}",
+            f"nowhere; the lists cover {', '.join(covered)} (eFI and CMS need a primary-care "
+            "list: codelists={'efi': ..., 'cms': ...})",
             DataQualityWarning, stacklevel=user_stacklevel(),
         )
