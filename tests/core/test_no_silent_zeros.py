@@ -343,3 +343,44 @@ def test_per_system_counts_add_up_whatever_the_order_and_split(ev, seed, cut, ch
     finally:
         conditions._CHUNK_ROWS = old
     assert chunked["systems"] == systems
+
+
+# --- system names read from the data are data: unknown ones are never printed ------------------
+
+def test_an_unknown_system_name_is_counted_but_never_printed():
+    ev = pd.DataFrame({"patient_id": [1, 2, 3], "code": ["I50", "I50", "I50"],
+                       "code_system": ["SENTSYS01", "9990000018", "icd10"]})
+    f, msgs = caught(ph.flag_conditions, ev, "charlson_quan2005_icd10", register=REG,
+                     index_date=IDX)
+    rep = f.attrs["pophealth_report"]
+    assert rep["systems"] == {
+        "<unknown system>": {"n_events": 2, "covered": False, "n_matched": 0},
+        "icd10": {"n_events": 1, "covered": True, "n_matched": 1}}
+    assert any("(<unknown system> 2)" in m for m in msgs)
+    with pytest.raises(CodelistError) as exc:
+        ph.flag_conditions(ev.iloc[:2], "charlson_quan2005_icd10", register=REG, index_date=IDX)
+    texts = [*msgs, str(exc.value), repr(rep)]
+    assert not [t for t in texts if "sentsys" in t.lower() or "9990000018" in t]
+
+
+def test_score_patients_counts_a_system_only_one_list_names_as_covered():
+    names = ph.load_index("charlson").condition_names
+    local = pd.DataFrame({"condition": names, "code": [f"L{i:03d}" for i in range(len(names))],
+                          "code_system": "EMIS local", "match": "exact"})
+    ev = pd.DataFrame({"patient_id": [1, 1, 2, 2, 3, 4],
+                       "code": ["I50", "F00", "L001", "L004", "L001", "I50"],
+                       "code_system": ["icd10", "icd10", "EMIS local", "EMIS local",
+                                       "EMIS local", "SENTSYS02"]})
+    # hand: 6 rows; icd10 2 (elixhauser, hfrs), emislocal 3 (charlson), unknown 1 -> 1/6
+    out, msgs = caught(ph.score_patients, REG, ev, index_date=IDX,
+                       codelists={"charlson": local}, lookback_days={"hfrs": None})
+    assert [m for m in msgs if "cover" in m] == []
+    _, msgs = caught(ph.score_patients, REG, ev, index_date=IDX, codelists={"charlson": local},
+                     lookback_days={"hfrs": None}, warn_other_system=0.1)
+    assert [m for m in msgs if "no code list of the call covers" in m] == [
+        "score_patients: 1 of 6 event row(s) (17% >= warn_other_system=10%) are in code "
+        "system(s) no code list of the call covers (<unknown system> 1) and count nowhere; "
+        "the lists cover emislocal, icd10 (eFI and CMS need a primary-care list: "
+        "codelists={'efi': ..., 'cms': ...})"]
+    # hand, Quan 2011: L001 = chf (2), L004 = dementia (2)
+    assert out["charlson_quan2011"].tolist() == [0, 4, 2, 0]

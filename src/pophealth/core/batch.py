@@ -21,6 +21,7 @@ from pophealth.contracts.exceptions import (
 )
 from pophealth.contracts.numeric import validate_numeric
 from pophealth.core.conditions import (
+    UNKNOWN_SYSTEM,
     flag_conditions,
     require_event_columns,
     system_counts_text,
@@ -181,10 +182,18 @@ def _check_systems(reports: dict, warn_other_system: float | None) -> None:
     if not n:
         return
     covered = sorted({s for r in reports.values() for s in r["codelist_systems"]})
-    # every report saw the same rows: its per-system row counts are the events'
-    systems = {k: {"n_events": v["n_events"], "covered": k in covered}
-               for k, v in first["systems"].items()}
-    n_other = sum(v["n_events"] for v in systems.values() if not v["covered"])
+    # every report saw the same rows, so a system's row count is the same in each; a
+    # system only its own list names is counted as UNKNOWN_SYSTEM in the others' reports
+    n_cov = {k: v["n_events"] for r in reports.values() for k, v in r["systems"].items()
+             if v["covered"]}
+    n_other = n - sum(n_cov.values())
+    systems = {k: {"n_events": v["n_events"], "covered": False}
+               for k, v in first["systems"].items()
+               if k not in n_cov and k != UNKNOWN_SYSTEM}
+    unknown = n_other - sum(v["n_events"] for v in systems.values())
+    if unknown:
+        systems[UNKNOWN_SYSTEM] = {"n_events": unknown, "covered": False}
+    systems.update({k: {"n_events": m, "covered": True} for k, m in n_cov.items()})
     if n_other == n:
         raise CodelistError(
             f"score_patients: no event row can match any code list of the call: all {n} "

@@ -21,8 +21,8 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["CODE_PATTERNS", "SYSTEM_ALIASES", "normalise_codes", "is_valid_code",
-           "normalise_system"]
+__all__ = ["CODE_PATTERNS", "SYSTEM_ALIASES", "KNOWN_SYSTEMS", "normalise_codes",
+           "is_valid_code", "normalise_system"]
 
 #: Validity patterns applied to *normalised* codes, by code system. Systems not listed
 #: accept any non-empty alphanumeric code.
@@ -49,6 +49,14 @@ SYSTEM_ALIASES: dict[str, str] = {
     "ctv3": "ctv3", "readv3": "ctv3", "read3": "ctv3",
     "readv2": "readv2", "read2": "readv2", "read": "readv2",
 }
+
+#: Canonical code-system names pophealth may print in reports, warnings and errors. A
+#: system name read from the events that is not one of these (nor a system of the code
+#: list in use) is data of unknown content (a shifted column could hold identifiers), so
+#: it is counted under a placeholder, never printed.
+KNOWN_SYSTEMS: frozenset[str] = frozenset(
+    {*CODE_PATTERNS, *SYSTEM_ALIASES.values(), "icd10cm", "icd9", "icd9cm", "dmd",
+     "syntheticpc"})
 
 
 def normalise_system(values) -> pd.Series:

@@ -46,10 +46,10 @@ from pophealth.core.arrays import (
     is_constant_object,
 )
 from pophealth.core.codelists import Codelist, load_codelist
-from pophealth.core.codes import is_valid_code, normalise_codes, normalise_system
+from pophealth.core.codes import KNOWN_SYSTEMS, is_valid_code, normalise_codes, normalise_system
 
 __all__ = ["flag_conditions", "FlagReport", "register_ids", "require_event_columns",
-           "system_counts_text", "EVENT_COLUMNS", "MISSING_SYSTEM"]
+           "system_counts_text", "EVENT_COLUMNS", "MISSING_SYSTEM", "UNKNOWN_SYSTEM"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ _NS_PER_DAY = 86_400 * 10**9
 EVENT_COLUMNS = ("patient_id", "code", "code_system")
 #: Label under which rows without a code system are counted in :attr:`FlagReport.systems`.
 MISSING_SYSTEM = "<missing>"
+#: Label under which rows are counted whose code system is neither one of
+#: :data:`pophealth.core.codes.KNOWN_SYSTEMS` nor covered by the list (never printed).
+UNKNOWN_SYSTEM = "<unknown system>"
 _SHOW_COLUMNS = 12
 
 
@@ -110,8 +113,9 @@ class FlagReport:
     first, then patient and date reasons for rows whose code is in the list).
 
     ``codelist_systems`` are the (canonical) code systems the list covers; ``systems``
-    maps every code system seen in the events (canonical name, :data:`MISSING_SYSTEM`
-    for rows without one) to ``{"n_events", "covered", "n_matched"}``: its rows, whether
+    maps every code system seen in the events (canonical name; :data:`MISSING_SYSTEM`
+    for rows without one; :data:`UNKNOWN_SYSTEM` for names that are neither known nor
+    the list's, as those may be any data) to ``{"n_events", "covered", "n_matched"}``: its rows, whether
     the list covers it, and its rows whose code is in the list. The ``n_events`` add up
     to ``n_events``; the uncovered ones add up to ``n_other_system``.
     """
@@ -451,7 +455,7 @@ def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
     blocks = key_counts.reshape(n_su + 1, width)
     per_system = np.stack([blocks.sum(axis=1),
                            (blocks * (klass.reshape(n_su + 1, width) == 3)).sum(axis=1)], 1)
-    names = [x if isinstance(x, str) and x else MISSING_SYSTEM for x in norm_sys]
+    names = [_label(x, systems) for x in norm_sys]
     for name, counts in zip([*names, MISSING_SYSTEM], per_system, strict=True):
         if counts[0]:
             acc.add_system(name, counts)
@@ -492,6 +496,13 @@ def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
         reps = counts[km]
         offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
         flat[pk_cond[np.repeat(starts[km], reps) + offs] * n_pat + np.repeat(pm, reps)] = True
+
+
+def _label(name, covered: tuple[str, ...]) -> str:
+    """Printable label of a normalised system name read from the events."""
+    if not isinstance(name, str) or not name:
+        return MISSING_SYSTEM
+    return name if name in KNOWN_SYSTEMS or name in covered else UNKNOWN_SYSTEM
 
 
 def system_counts_text(systems: dict, covered: bool | None = None) -> str:
