@@ -95,7 +95,10 @@ def test_code_mapping_to_two_conditions():
 
 
 def test_other_code_systems_are_ignored_not_unrecognised():
-    e = ev([(1, "I50", "2024-01-01", "snomed"), (1, "123456", "2024-01-01", "snomed")])
+    # one ICD-10 row (not in the list) so that some row can match: with none, it is an
+    # error (tests/core/test_no_silent_zeros.py)
+    e = ev([(1, "I50", "2024-01-01", "snomed"), (1, "123456", "2024-01-01", "snomed"),
+            (1, "Z00", "2024-01-01")])
     f = flags(e)
     assert f.to_numpy().sum() == 0
     rep = f.attrs["pophealth_report"]

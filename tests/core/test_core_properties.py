@@ -79,8 +79,11 @@ def event_tables(draw, max_patients=12, max_events=40, lookbacks=LOOKBACKS):
 def _flags(events, cl, register, lookback=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
+        # on_no_match="ignore": these properties are about flags; the no-match error
+        # has its own tests (tests/core/test_no_silent_zeros.py)
         return ph.flag_conditions(events, cl, register=register, index_date=INDEX_DATE,
-                                  lookback_days=lookback, max_unrecognised=1.0)
+                                  lookback_days=lookback, max_unrecognised=1.0,
+                                  on_no_match="ignore")
 
 
 @pytest.mark.parametrize("name", sorted(LISTS))

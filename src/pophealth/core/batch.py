@@ -7,13 +7,25 @@ population whole or in patient batches gives the same rows.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import pandas as pd
 
-from pophealth.contracts.exceptions import SchemaError
+from pophealth.contracts.exceptions import (
+    CodelistError,
+    ConfigError,
+    DataQualityWarning,
+    SchemaError,
+    user_stacklevel,
+)
 from pophealth.contracts.numeric import validate_numeric
-from pophealth.core.conditions import flag_conditions
+from pophealth.core.conditions import (
+    UNKNOWN_SYSTEM,
+    flag_conditions,
+    require_event_columns,
+    system_counts_text,
+)
 from pophealth.core.indices import (
     cambridge_score,
     charlson,
@@ -46,8 +58,22 @@ def score_patients(
     charlson_weights: str = "quan2011",
     elixhauser_weights: str = "van_walraven",
     max_unrecognised: float = 0.05,
+    warn_other_system: float | None = 0.2,
 ) -> pd.DataFrame:
     """Score every register patient with the shipped indices.
+
+    No silent zeros: the code systems of the events are checked against the code lists
+    of the call (after :func:`~pophealth.core.codes.normalise_system`, so ``"SNOMED
+    CT"`` matches ``snomed``). The rule is:
+
+    * when there are events but **no** row is in a code system that **any** list of the
+      call covers, a :class:`~pophealth.contracts.exceptions.CodelistError` names the
+      systems seen (with row counts) and the systems the lists cover;
+    * otherwise each list that can match no row (say the eFI list on hospital-only
+      events) gets a :class:`~pophealth.contracts.exceptions.DataQualityWarning` with
+      the row counts per system, and its index is scored from no events;
+    * and when ``warn_other_system`` or more of the rows are in systems no list of the
+      call covers, a warning gives their counts per system.
 
     Parameters
     ----------
@@ -68,6 +94,9 @@ def score_patients(
         Passed to every :func:`~pophealth.core.conditions.flag_conditions` call: the
         fraction of a list's-system rows with unrecognised codes above which a
         :class:`~pophealth.contracts.exceptions.CodelistError` is raised.
+    warn_other_system : float or None, default 0.2
+        Share of event rows in systems no list of the call covers at or above which a
+        warning is issued (``None``: never).
 
     Returns
     -------
@@ -97,6 +126,10 @@ def score_patients(
     """
     if not isinstance(register, pd.DataFrame):
         raise SchemaError("register: expected a DataFrame (one row per patient)")
+    require_event_columns(events)
+    if warn_other_system is not None and not 0 <= warn_other_system <= 1:
+        raise ConfigError("score_patients: warn_other_system must be a fraction between 0 and 1 "
+                          "or None")
     validate_numeric(register, [], table="register", optional=("age",))
     lists = dict(DEFAULT_CODELISTS)
     lists.update(codelists or {})
@@ -106,8 +139,10 @@ def score_patients(
     reports = {}
 
     def flags(name):
+        # code systems are judged over all the lists of the call (_check_systems)
         f = flag_conditions(events, lists[name], register=register, index_date=index_date,
-                            lookback_days=windows.get(name), max_unrecognised=max_unrecognised)
+                            lookback_days=windows.get(name), max_unrecognised=max_unrecognised,
+                            warn_other_system=None, on_no_match="ignore")
         reports[name] = f.attrs["pophealth_report"]
         return f
 
@@ -134,6 +169,53 @@ def score_patients(
         from pophealth.core.conditions import register_ids
 
         return pd.DataFrame(index=register_ids(register))
+    _check_systems(reports, warn_other_system)
     out = pd.concat(parts, axis=1)
     out.attrs["pophealth_reports"] = reports
     return out
+
+
+def _check_systems(reports: dict, warn_other_system: float | None) -> None:
+    """The no-silent-zeros rule of :func:`score_patients` (see its docstring)."""
+    first = next(iter(reports.values()))
+    n = first["n_events"]
+    if not n:
+        return
+    covered = sorted({s for r in reports.values() for s in r["codelist_systems"]})
+    # every report saw the same rows, so a system's row count is the same in each; a
+    # system only its own list names is counted as UNKNOWN_SYSTEM in the others' reports
+    n_cov = {k: v["n_events"] for r in reports.values() for k, v in r["systems"].items()
+             if v["covered"]}
+    n_other = n - sum(n_cov.values())
+    systems = {k: {"n_events": v["n_events"], "covered": False}
+               for k, v in first["systems"].items()
+               if k not in n_cov and k != UNKNOWN_SYSTEM}
+    unknown = n_other - sum(v["n_events"] for v in systems.values())
+    if unknown:
+        systems[UNKNOWN_SYSTEM] = {"n_events": unknown, "covered": False}
+    systems.update({k: {"n_events": m, "covered": True} for k, m in n_cov.items()})
+    if n_other == n:
+        raise CodelistError(
+            f"score_patients: no event row can match any code list of the call: all {n} "
+            f"row(s) are in code system(s) {system_counts_text(systems)}; the lists "
+            f"({', '.join(r['codelist'] for r in reports.values())}) cover "
+            f"{', '.join(covered) or 'no system'}; tag the events with the lists' system or "
+            "pass code lists for theirs (codelists=)"
+        )
+    for name, r in reports.items():
+        if r["n_events"] and r["n_events"] == r["n_other_system"]:
+            warnings.warn(
+                f"score_patients: {name}: code list {r['codelist']} (covers "
+                f"{', '.join(r['codelist_systems'])}) can match none of the {n} event row(s) "
+                f"({system_counts_text(r['systems'])}), so {name} is scored from no events",
+                DataQualityWarning, stacklevel=user_stacklevel(),
+            )
+    if warn_other_system is not None and n_other / n >= warn_other_system:
+        warnings.warn(
+            f"score_patients: {n_other} of {n} event row(s) ({n_other / n:.0%} >= "
+            f"warn_other_system={warn_other_system:.0%}) are in code system(s) no code list "
+            f"of the call covers ({system_counts_text(systems, covered=False)}) and count "
+            f"nowhere; the lists cover {', '.join(covered)} (eFI and CMS need a primary-care "
+            "list: codelists={'efi': ..., 'cms': ...})",
+            DataQualityWarning, stacklevel=user_stacklevel(),
+        )

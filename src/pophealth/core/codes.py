@@ -4,6 +4,14 @@ Normalisation follows R ``comorbidity``'s ``tidy.codes``: upper-case and strip e
 character that is not a letter or digit. For ICD-10 a trailing filler ``X`` on a
 three-character code (``I10X``; ``I10-`` becomes ``I10`` by stripping) is the
 three-character code. Normalisation only ever runs on the *unique* codes of a table.
+
+Code-system names are normalised the same way (lower case, letters and digits only) and
+then mapped through :data:`SYSTEM_ALIASES`, so an extract that tags its rows
+``"SNOMED CT"`` matches a code list tagged ``snomed``. ICD-10-CM (the US clinical
+modification) is deliberately *not* an alias of ``icd10``: its codes below three
+characters differ from ICD-10 (WHO / the UK 5th edition used in SUS+, HES and ECDS), so
+``"ICD-10-CM"`` stays ``icd10cm`` and never matches an ICD-10 list (the
+flag report then counts those rows as in a system the list does not cover).
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["CODE_PATTERNS", "normalise_codes", "is_valid_code", "normalise_system"]
+__all__ = ["CODE_PATTERNS", "SYSTEM_ALIASES", "KNOWN_SYSTEMS", "normalise_codes",
+           "is_valid_code", "normalise_system"]
 
 #: Validity patterns applied to *normalised* codes, by code system. Systems not listed
 #: accept any non-empty alphanumeric code.
@@ -23,7 +32,7 @@ CODE_PATTERNS: dict[str, str] = {
     # SNOMED CT concept ids: 6 to 18 digits
     "snomed": r"[0-9]{6,18}",
     # Read v2 / CTV3: five characters
-    "read2": r"[0-9A-Z]{5}",
+    "readv2": r"[0-9A-Z]{5}",
     "ctv3": r"[0-9A-Z]{5}",
     # OPCS-4: letter + 2-3 digits
     "opcs4": r"[A-Z][0-9]{2,3}",
@@ -31,10 +40,52 @@ CODE_PATTERNS: dict[str, str] = {
 _DEFAULT_PATTERN = r"[0-9A-Z]+"
 
 
+#: Spellings of a code system (already lower-cased, letters and digits only) -> the
+#: canonical name pophealth uses. ``icd10cm`` is deliberately absent (see module notes).
+SYSTEM_ALIASES: dict[str, str] = {
+    "snomedct": "snomed", "sct": "snomed", "snomedctuk": "snomed", "snomeduk": "snomed",
+    "icd10uk": "icd10", "icd10who": "icd10",
+    "opcs": "opcs4", "opcs4": "opcs4",
+    "ctv3": "ctv3", "readv3": "ctv3", "read3": "ctv3",
+    "readv2": "readv2", "read2": "readv2", "read": "readv2",
+}
+
+#: Canonical code-system names pophealth may print in reports, warnings and errors. A
+#: system name read from the events that is not one of these (nor a system of the code
+#: list in use) is data of unknown content (a shifted column could hold identifiers), so
+#: it is counted under a placeholder, never printed.
+KNOWN_SYSTEMS: frozenset[str] = frozenset(
+    {*CODE_PATTERNS, *SYSTEM_ALIASES.values(), "icd10cm", "icd9", "icd9cm", "dmd",
+     "syntheticpc"})
+
+
 def normalise_system(values) -> pd.Series:
-    """Normalise code-system names: lower case, strip non-alphanumerics (``ICD-10`` -> ``icd10``)."""
+    """Normalise code-system names to pophealth's canonical names.
+
+    Lower case, strip every character that is not a letter or digit, then map known
+    spellings through :data:`SYSTEM_ALIASES` (vectorised; call it on unique names).
+    Missing names stay missing.
+
+    Parameters
+    ----------
+    values : array-like of str
+        Code-system names as written in an extract or code list.
+
+    Returns
+    -------
+    pandas.Series of object
+        Canonical names (unknown systems keep their lower-cased alphanumeric form).
+
+    Examples
+    --------
+    >>> from pophealth.core.codes import normalise_system
+    >>> normalise_system(["SNOMED CT", "sct", "ICD-10", "OPCS-4", "Read v3", "Read v2",
+    ...                   "ICD-10-CM"]).tolist()
+    ['snomed', 'snomed', 'icd10', 'opcs4', 'ctv3', 'readv2', 'icd10cm']
+    """
     s = pd.Series(values, dtype=object)
-    return s.str.lower().str.replace(r"[^0-9a-z]", "", regex=True)
+    s = s.str.lower().str.replace(r"[^0-9a-z]", "", regex=True)
+    return s.replace(SYSTEM_ALIASES)
 
 
 def normalise_codes(codes, code_system: str = "icd10") -> np.ndarray:

@@ -25,7 +25,7 @@ import logging
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -46,13 +46,61 @@ from pophealth.core.arrays import (
     is_constant_object,
 )
 from pophealth.core.codelists import Codelist, load_codelist
-from pophealth.core.codes import is_valid_code, normalise_codes, normalise_system
+from pophealth.core.codes import KNOWN_SYSTEMS, is_valid_code, normalise_codes, normalise_system
 
-__all__ = ["flag_conditions", "FlagReport", "register_ids"]
+__all__ = ["flag_conditions", "FlagReport", "register_ids", "require_event_columns",
+           "system_counts_text", "EVENT_COLUMNS", "MISSING_SYSTEM", "UNKNOWN_SYSTEM"]
 
 logger = logging.getLogger(__name__)
 
 _NS_PER_DAY = 86_400 * 10**9
+
+#: The columns every events table needs.
+EVENT_COLUMNS = ("patient_id", "code", "code_system")
+#: Label under which rows without a code system are counted in :attr:`FlagReport.systems`.
+MISSING_SYSTEM = "<missing>"
+#: Label under which rows are counted whose code system is neither one of
+#: :data:`pophealth.core.codes.KNOWN_SYSTEMS` nor covered by the list (never printed).
+UNKNOWN_SYSTEM = "<unknown system>"
+_SHOW_COLUMNS = 12
+
+
+def require_event_columns(events, who: str = "events") -> None:
+    """Raise a one-line :class:`SchemaError` unless ``events`` is a long events table.
+
+    The message names the required columns and the columns found (column names only,
+    never values) and says how to get there: a comorbidipy-shaped frame (``id``,
+    ``code``) needs renaming; a wide hospital extract (one column per diagnosis
+    position, as in SUS+/HES/ECDS) needs making long first.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pophealth.core.conditions import require_event_columns
+    >>> require_event_columns(pd.DataFrame({"id": [1], "code": ["I50"]}))
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.SchemaError: events: missing column 'patient_id', 'code_system' (rule 'missing_column'): need columns patient_id, code, code_system; got id, code - ...
+    """
+    if not isinstance(events, pd.DataFrame):
+        raise SchemaError(f"{who}: expected a DataFrame of coded events with columns "
+                          f"{', '.join(EVENT_COLUMNS)}")
+    cols = [str(c) for c in events.columns]
+    missing = [c for c in EVENT_COLUMNS if c not in cols]
+    if not missing:
+        return
+    shown = ", ".join(cols[:_SHOW_COLUMNS]) or "no columns"
+    if len(cols) > _SHOW_COLUMNS:
+        shown += f", ... ({len(cols)} columns)"
+    raise SchemaError(
+        f"{who}: missing column {', '.join(repr(c) for c in missing)} (rule 'missing_column'): "
+        f"need columns {', '.join(EVENT_COLUMNS)}; got {shown} - one row per coded event: "
+        "rename columns with "
+        "events.rename(columns={...}), make a wide extract (one column per diagnosis "
+        "position) long first, or use the pophealth.engines.extracts readers",
+        problems=[{"column": c, "rule": "missing_column", "count": 0, "positions": []}
+                  for c in missing],
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +111,13 @@ class FlagReport:
     + n_after_index_date + n_before_lookback + n_missing_date + n_used``: each row is
     counted under the first reason that applies in that order (code-level reasons
     first, then patient and date reasons for rows whose code is in the list).
+
+    ``codelist_systems`` are the (canonical) code systems the list covers; ``systems``
+    maps every code system seen in the events (canonical name; :data:`MISSING_SYSTEM`
+    for rows without one; :data:`UNKNOWN_SYSTEM` for names that are neither known nor
+    the list's, as those may be any data) to ``{"n_events", "covered", "n_matched"}``: its rows, whether
+    the list covers it, and its rows whose code is in the list. The ``n_events`` add up
+    to ``n_events``; the uncovered ones add up to ``n_other_system``.
     """
 
     codelist: str
@@ -78,6 +133,13 @@ class FlagReport:
     n_missing_date: int
     n_used: int
     unrecognised_fraction: float
+    codelist_systems: tuple[str, ...] = ()
+    systems: dict = field(default_factory=dict)
+
+    @property
+    def n_covered_system(self) -> int:
+        """Rows in a code system the list covers (the only rows that can match it)."""
+        return self.n_events - self.n_other_system
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +175,8 @@ def flag_conditions(
     index_date,
     lookback_days: int | None = None,
     max_unrecognised: float = 0.05,
+    warn_other_system: float | None = 0.2,
+    on_no_match: str = "raise",
 ) -> pd.DataFrame:
     """Flag, for every register patient, which code-list conditions they have.
 
@@ -135,6 +199,19 @@ def flag_conditions(
     max_unrecognised : float
         Fraction of the list's-system rows with invalid codes above which a
         :class:`CodelistError` is raised (the wrong column was probably passed).
+    warn_other_system : float or None, default 0.2
+        Warn (:class:`DataQualityWarning`, with row counts per code system) when this
+        fraction or more of the event rows are in code systems the list does not cover
+        (say GP events in SNOMED CT against an ICD-10 list); ``None`` never warns.
+    on_no_match : {"raise", "warn", "ignore"}
+        What to do when there are events but not one row is in a code system the list
+        covers, so every flag would be False because of the code system alone:
+        ``"raise"`` a :class:`CodelistError` naming the systems seen (with counts) and
+        the systems the list covers; ``"warn"`` the same as a warning; ``"ignore"`` only
+        records it in the report (for callers that judge several lists together, as
+        :func:`pophealth.score_patients` does). An empty events table is never an error.
+        System names are compared after :func:`pophealth.core.codes.normalise_system`,
+        so ``"SNOMED CT"`` events match a ``snomed`` list.
 
     Returns
     -------
@@ -142,11 +219,21 @@ def flag_conditions(
         Boolean, index ``patient_id`` in register order, one column per condition.
         ``result.attrs["pophealth_report"]`` holds a :class:`FlagReport` dict.
 
+    Raises
+    ------
+    SchemaError
+        When ``events`` lacks ``patient_id``, ``code`` or ``code_system`` (e.g. a
+        comorbidipy ``id, code`` frame or a wide SUS+ extract).
+    CodelistError
+        When no event row is in a system the list covers (``on_no_match="raise"``) or
+        too many codes are unrecognised.
+
     Warns
     -----
     DataQualityWarning
-        When codes are unrecognised, patients are not on the register or dates are
-        missing (with counts).
+        When codes are unrecognised, patients are not on the register, dates are
+        missing, or ``warn_other_system`` or more of the rows are in systems the list
+        does not cover (with counts per system).
 
     Examples
     --------
@@ -169,13 +256,16 @@ def flag_conditions(
         raise ConfigError("flag_conditions: lookback_days must be a positive whole number of days")
     if not 0 <= max_unrecognised <= 1:
         raise ConfigError("flag_conditions: max_unrecognised must be a fraction between 0 and 1")
+    if warn_other_system is not None and not 0 <= warn_other_system <= 1:
+        raise ConfigError("flag_conditions: warn_other_system must be a fraction between 0 and 1 "
+                          "or None")
+    if on_no_match not in _ON_NO_MATCH:
+        raise ConfigError(f"flag_conditions: on_no_match must be one of {', '.join(_ON_NO_MATCH)}")
+    require_event_columns(events)
     cl: Codelist = load_codelist(codelist)
     ids = register_ids(register)
     reg_ids = id_array(ids, "register")
     n_pat, n_cond = len(reg_ids), len(cl.conditions)
-    for col in ("patient_id", "code", "code_system"):
-        if col not in events.columns:
-            raise SchemaError(f"events: missing column '{col}' (rule 'missing_column')")
     n = len(events)
     # index_date and event dates on local wall-clock time (the contracts.schema convention)
     index_ns = int(np.datetime64(naive_timestamp(index_date), "ns").view(np.int64))
@@ -218,7 +308,11 @@ def flag_conditions(
         n_unknown_patient=acc.unknown, n_after_index_date=acc.after,
         n_before_lookback=acc.before, n_missing_date=acc.missing, n_used=acc.used,
         unrecognised_fraction=(int(acc.classes[1]) / int(n_in_sys)) if n_in_sys else 0.0,
+        codelist_systems=tuple(cl.code_systems),
+        systems={k: {"n_events": int(v[0]), "covered": k in cl.code_systems,
+                     "n_matched": int(v[1])} for k, v in sorted(acc.systems.items())},
     )
+    _check_systems(report, warn_other_system, on_no_match)
     _warn_and_check(report, max_unrecognised)
     out = pd.DataFrame(flags_t.T, index=ids.copy(), columns=list(cl.conditions), copy=False)
     out.columns.name = None
@@ -228,6 +322,7 @@ def flag_conditions(
 
 _CHUNK_ROWS = 2_000_000  # rows per pass: bounds the per-row temporaries
 _THREADS = 2  # chunks processed concurrently (the machines this targets have 2+ cores)
+_ON_NO_MATCH = ("raise", "warn", "ignore")
 
 
 class _Counts:
@@ -236,6 +331,7 @@ class _Counts:
     def __init__(self) -> None:
         self.classes = np.zeros(4, dtype=np.int64)
         self.unrecognised: set = set()
+        self.systems: dict[str, np.ndarray] = {}  # canonical system -> [rows, matched rows]
         self.unknown = self.after = self.before = self.missing = self.used = 0
 
     @classmethod
@@ -244,9 +340,17 @@ class _Counts:
         for p in parts:
             total.classes += p.classes
             total.unrecognised |= p.unrecognised
+            for name, counts in p.systems.items():
+                total.add_system(name, counts)
             for name in ("unknown", "after", "before", "missing", "used"):
                 setattr(total, name, getattr(total, name) + getattr(p, name))
         return total
+
+    def add_system(self, name: str, counts: np.ndarray) -> None:
+        if name in self.systems:
+            self.systems[name] = self.systems[name] + counts
+        else:
+            self.systems[name] = counts.astype(np.int64)
 
 
 class _CodeBook:
@@ -347,6 +451,14 @@ def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
     key_counts = np.bincount(key, minlength=len(klass))
     acc.classes += np.bincount(klass, weights=key_counts, minlength=4).astype(np.int64)
     acc.unrecognised.update(labels[(klass == 1) & (key_counts > 0)].tolist())
+    # rows and matched rows per code system: sums over each system's block of keys
+    blocks = key_counts.reshape(n_su + 1, width)
+    per_system = np.stack([blocks.sum(axis=1),
+                           (blocks * (klass.reshape(n_su + 1, width) == 3)).sum(axis=1)], 1)
+    names = [_label(x, systems) for x in norm_sys]
+    for name, counts in zip([*names, MISSING_SYSTEM], per_system, strict=True):
+        if counts[0]:
+            acc.add_system(name, counts)
     sel = np.flatnonzero(klass[key] == 3)  # rows whose code is in the list
 
     # 3. patients and 4. date window, for matched rows only
@@ -384,6 +496,63 @@ def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
         reps = counts[km]
         offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
         flat[pk_cond[np.repeat(starts[km], reps) + offs] * n_pat + np.repeat(pm, reps)] = True
+
+
+def _label(name, covered: tuple[str, ...]) -> str:
+    """Printable label of a normalised system name read from the events."""
+    if not isinstance(name, str) or not name:
+        return MISSING_SYSTEM
+    return name if name in KNOWN_SYSTEMS or name in covered else UNKNOWN_SYSTEM
+
+
+def system_counts_text(systems: dict, covered: bool | None = None) -> str:
+    """Rows per code system, most rows first: names and counts only (never codes).
+
+    ``covered`` keeps only the systems with that ``covered`` value (all when ``None``).
+
+    Examples
+    --------
+    >>> from pophealth.core.conditions import system_counts_text
+    >>> system_counts_text({"icd10": {"n_events": 2, "covered": True},
+    ...                     "snomed": {"n_events": 12, "covered": False}})
+    'snomed 12, icd10 2'
+    """
+    items = [(name, int(v["n_events"])) for name, v in systems.items()
+             if covered is None or bool(v["covered"]) == covered]
+    items.sort(key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{name} {n}" for name, n in items) or "none"
+
+
+def _check_systems(r: FlagReport, warn_other_system: float | None, on_no_match: str) -> None:
+    """Raise or warn when rows cannot match the list because of their code system."""
+    if not r.n_events or not r.n_other_system:
+        return
+    covers = ", ".join(r.codelist_systems) or "no system"
+    other = system_counts_text(r.systems, covered=False)
+    if r.n_covered_system == 0:
+        if on_no_match == "ignore":
+            return
+        text = (f"flag_conditions({r.codelist}): no event row can match the list: all "
+                f"{r.n_events} row(s) are in code system(s) it does not cover ({other}); the "
+                f"list covers {covers}; tag the events with the list's system or pass a code "
+                "list for theirs")
+        if on_no_match == "raise":
+            raise CodelistError(text)
+        warnings.warn(text, DataQualityWarning, stacklevel=user_stacklevel())
+        return
+    share = r.n_other_system / r.n_events
+    if warn_other_system is not None and share >= warn_other_system:
+        warnings.warn(
+            f"flag_conditions({r.codelist}): {r.n_other_system} of {r.n_events} event row(s) "
+            f"({share:.0%} >= warn_other_system={warn_other_system:.0%}) are in code "
+            f"system(s) the list does not cover ({other}) and cannot count; the list covers "
+            f"{covers} ({r.n_covered_system} row(s), {_n_matched(r)} with a code in the list)",
+            DataQualityWarning, stacklevel=user_stacklevel(),
+        )
+
+
+def _n_matched(r: FlagReport) -> int:
+    return sum(int(v["n_matched"]) for v in r.systems.values())
 
 
 def _warn_and_check(r: FlagReport, max_unrecognised: float) -> None:

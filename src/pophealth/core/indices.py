@@ -30,7 +30,7 @@ from pophealth.contracts.exceptions import (
     user_stacklevel,
 )
 from pophealth.core.ages import age_at
-from pophealth.core.conditions import flag_conditions
+from pophealth.core.conditions import flag_conditions, require_event_columns
 
 __all__ = [
     "IndexDefinition",
@@ -181,6 +181,12 @@ def _flags_for(defn: IndexDefinition, data, variant, register, index_date, lookb
                                lookback_days=lookback_days)
     if not isinstance(data, pd.DataFrame):
         raise ConfigError(f"{defn.name}: expected a flags or events DataFrame")
+    cols = {str(c) for c in data.columns}
+    if len(cols) and not cols & set(defn.condition_names) and not any(
+            pd.api.types.is_bool_dtype(dt) for dt in data.dtypes):
+        # neither flags (no condition column, nothing boolean) nor complete events: an
+        # events-shaped frame such as comorbidipy's (id, code) or a wide SUS+ extract
+        require_event_columns(data, f"{defn.name}: events")
     return data
 
 

@@ -100,8 +100,10 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
             conds = [c for c, d in needed if d == days]
             lists = list(dict.fromkeys(cl for c in conds for cl in rules.codelists[c]))
             for cl in lists + list(extra_codelists):
+                # several lists per call: one that can match no row warns (counts per
+                # code system) instead of raising; the warnings are de-duplicated below
                 f = flag_conditions(events, cl, register=register, index_date=index_date,
-                                    lookback_days=days)
+                                    lookback_days=days, on_no_match="warn")
                 for c in conds:
                     if c in f.columns:
                         col = flag_column(c, days)
