@@ -194,3 +194,16 @@ def test_provenance_records_mapping_and_gaps():
     assert all(name in notes for name in CMS_NOT_COVERED)
     assert "STRK_COD+TIA_COD" in notes and "CKDATRISK2_COD" in notes
     assert "UNDER-ESTIMATES" in prov.loc["codelists/efi_snomed.csv", "notes"]
+
+
+def test_builder_reproduces_the_shipped_lists():
+    import importlib.util
+
+    path = DATA.parents[2] / "scripts" / "build_cms_efi_snomed.py"
+    spec = importlib.util.spec_from_file_location("build_cms_efi_snomed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    pcd = _read("codelists", "pcd_snomed")
+    for name in ("cms_snomed", "efi_snomed"):
+        built = mod.build(name, pcd).reset_index(drop=True)
+        pd.testing.assert_frame_equal(built, _read("codelists", name))
