@@ -223,6 +223,29 @@ def _flag_matrix(flags: pd.DataFrame, names, index: str, *,
     return array, np.array([where.get(c, -1) for c in names], dtype=np.int64)
 
 
+def _coverage(flags: pd.DataFrame, names, index: str, missing: str) -> tuple[list[str], str]:
+    """Conditions of ``names`` absent from ``flags`` and how to treat them.
+
+    Flags made by :func:`flag_conditions` carry their code list's name
+    (``attrs["pophealth_report"]``): a condition that list has no codes for is absent
+    from the flags, so it is *not covered* and is scored absent with a warning (never
+    silently). A hand-made frame without a column raises unless ``missing="absent"``.
+    Returns the absent names and the phrase that says why they are absent.
+    """
+    absent = [c for c in names if c not in flags.columns]
+    if absent and len(absent) == len(names):
+        raise CodelistError(f"{index}: flags have none of the {len(names)} condition "
+                            f"column(s) of {index}; pass flags made with its code list")
+    report = flags.attrs.get("pophealth_report")
+    if absent and isinstance(report, dict) and report.get("codelist"):
+        return absent, f"not covered by code list {report['codelist']}"
+    if absent and missing == "error":
+        raise CodelistError(
+            f"{index}: flags lack {len(absent)} condition column(s): {', '.join(absent)}"
+        )
+    return absent, "not supplied"
+
+
 def _integer_weights(w: np.ndarray) -> tuple[np.ndarray, int]:
     for d in range(7):
         scaled = w * 10**d
@@ -309,10 +332,10 @@ def apply_hierarchy(flags: pd.DataFrame, index: str = "charlson") -> pd.DataFram
 
 
 def _score(defn: IndexDefinition, flags: pd.DataFrame, scheme: str, hierarchy: bool,
-           name: str) -> pd.Series:
+           name: str, *, missing: str = "error") -> pd.Series:
     w = defn.weight_vector(scheme)
     names = list(w.index)
-    mat, columns = _flag_matrix(flags, names, defn.name)
+    mat, columns = _flag_matrix(flags, names, defn.name, missing=missing)
     pos = {c: i for i, c in enumerate(names)}
     hier = tuple((pos[d], pos[s]) for d, s in defn.hierarchy if d in pos and s in pos)
     score = weighted_score(mat, w.to_numpy(), hier if hierarchy else (),
@@ -545,6 +568,10 @@ def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame
     missing_deficits : {"error", "absent"}
         ``"absent"`` treats deficit columns not supplied as absent for everyone (the
         documented shortcut some studies take for polypharmacy) and warns naming them.
+        Flags made by :func:`flag_conditions` always score the deficits their code list
+        covers: a partial list such as ``efi_snomed`` (14 of 36 deficits) gives a
+        :class:`DataQualityWarning` "eFI from 14 of 36 deficits: under-estimates
+        frailty" naming the deficits not covered.
 
     Examples
     --------
@@ -561,13 +588,15 @@ def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame
     names = defn.condition_names
     if missing_deficits not in {"error", "absent"}:
         raise ConfigError("efi: missing_deficits must be 'error' or 'absent'")
-    absent = [c for c in names if c not in flags.columns]
-    if absent and missing_deficits == "absent":
+    absent, why = _coverage(flags, names, "efi", missing_deficits)
+    if absent:
         warnings.warn(
-            f"efi: {len(absent)} deficit column(s) not supplied and treated as absent for "
-            f"everyone: {', '.join(absent)}", DataQualityWarning, stacklevel=user_stacklevel(),
+            f"efi: eFI from {len(names) - len(absent)} of {len(names)} deficits: "
+            f"under-estimates frailty (index and band); {len(absent)} deficit(s) {why}, "
+            f"counted as absent for everyone: {', '.join(absent)}",
+            DataQualityWarning, stacklevel=user_stacklevel(),
         )
-    mat, columns = _flag_matrix(flags, names, "efi", missing=missing_deficits)
+    mat, columns = _flag_matrix(flags, names, "efi", missing="absent" if absent else "error")
     count = weighted_score(mat, np.ones(len(names)), columns=columns)
     band = pd.cut(count, [-1, 4, 8, 12, np.inf], labels=list(EFI_BANDS))
     return pd.DataFrame(
@@ -577,11 +606,22 @@ def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame
     )
 
 
-def cambridge_score(flags: pd.DataFrame, *, weights: str = "general") -> pd.Series:
+def cambridge_score(flags: pd.DataFrame, *, weights: str = "general",
+                    missing_conditions: str = "error") -> pd.Series:
     """Cambridge Multimorbidity Score (Payne et al., CMAJ 2020), 20 conditions.
 
     ``weights="general"`` is the general-outcome score (maximum 16.33);
     ``"mortality"`` the 1-year mortality weights.
+
+    Coverage: flags made by :func:`flag_conditions` score the conditions their code
+    list covers; the others (``cms_snomed`` has no open list for cancer, constipation,
+    painful condition, alcohol problems, irritable bowel syndrome and hearing loss) are
+    scored absent with a :class:`DataQualityWarning` naming them and the weight left
+    out, since the score then under-estimates. On a hand-made frame a missing column
+    raises :class:`CodelistError` unless ``missing_conditions="absent"`` (then the same
+    warning). CMS is defined on primary-care records: ``cms_snomed`` matches SNOMED CT
+    rows only, and hospital (ICD-10) rows are counted in the flags' report as another
+    code system, not as CMS conditions.
 
     Examples
     --------
@@ -593,7 +633,20 @@ def cambridge_score(flags: pd.DataFrame, *, weights: str = "general") -> pd.Seri
     [3.96]
     """
     defn = load_index("cms")
-    return _score(defn, flags, weights, False, f"cms_{weights}")
+    if missing_conditions not in {"error", "absent"}:
+        raise ConfigError("cambridge_score: missing_conditions must be 'error' or 'absent'")
+    w = defn.weight_vector(weights)
+    absent, why = _coverage(flags, list(w.index), "cms", missing_conditions)
+    if absent:
+        left = w[absent].sum()
+        warnings.warn(
+            f"cambridge_score: CMS from {len(w) - len(absent)} of {len(w)} conditions: "
+            f"under-estimates multimorbidity; {len(absent)} condition(s) {why}, scored as "
+            f"absent for everyone (weight {left:.2f} of {w.sum():.2f} left out): "
+            f"{', '.join(absent)}", DataQualityWarning, stacklevel=user_stacklevel(),
+        )
+    return _score(defn, flags, weights, False, f"cms_{weights}",
+                  missing="absent" if absent else "error")
 
 
 def condition_count(flags: pd.DataFrame) -> pd.Series:
@@ -619,7 +672,10 @@ def multimorbidity(flags: pd.DataFrame, *, body_systems: pd.Series | dict | str 
     Complex multimorbidity = >= 3 conditions affecting >= 3 body systems (Harrison et
     al. 2014). ``body_systems`` maps condition -> body system; pass an index name
     (``"charlson"``, ``"elixhauser"``, ``"efi"``, ``"cms"``) to use its shipped map.
-    Without a map, each condition is its own system.
+    Without a map, each condition is its own system. When ``body_systems`` names an
+    index and the flags come from a code list that covers only some of its conditions
+    (e.g. ``cms_snomed``: 14 of 20), a :class:`DataQualityWarning` names the conditions
+    not covered, since the counts then under-count.
 
     Examples
     --------
@@ -634,7 +690,17 @@ def multimorbidity(flags: pd.DataFrame, *, body_systems: pd.Series | dict | str 
     """
     cols = list(flags.columns)
     if isinstance(body_systems, str):
-        body_systems = load_index(body_systems).body_systems()
+        index = body_systems
+        body_systems = load_index(index).body_systems()
+        report = flags.attrs.get("pophealth_report")
+        absent = [c for c in body_systems.index if c not in flags.columns]
+        if absent and isinstance(report, dict) and report.get("codelist"):
+            warnings.warn(
+                f"multimorbidity: counted over {len(body_systems) - len(absent)} of "
+                f"{len(body_systems)} {index} conditions: under-counts; {len(absent)} "
+                f"condition(s) not covered by code list {report['codelist']}: "
+                f"{', '.join(absent)}", DataQualityWarning, stacklevel=user_stacklevel(),
+            )
     systems = pd.Series(cols, index=cols) if body_systems is None else pd.Series(body_systems)
     unmapped = [c for c in cols if c not in systems.index]
     if unmapped:
