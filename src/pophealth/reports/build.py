@@ -108,7 +108,7 @@ def _missing(tables: ReportTables, key: str) -> str:
 
 
 def _sections(t: ReportTables, *, outcome_label: str, exclusions: Mapping,
-              warnings: Sequence[str], codelists: pd.DataFrame) -> dict:
+              warnings: Sequence[str], codelists: pd.DataFrame, caption: Mapping) -> dict:
     tab = t.tables
     body: dict = {}
     body["overview"] = (h.paragraph(f"Registered population: {t.population:,} (rounded to 5).")
@@ -117,20 +117,20 @@ def _sections(t: ReportTables, *, outcome_label: str, exclusions: Mapping,
                                       "identifiers and no patient-level rows."))
     if "segments" in tab:
         seg = tab["segments"]
-        body["segments"] = (h.table(seg) + h.figure(fig.segment_pyramid_figure(t.pyramid),
+        body["segments"] = (h.table(seg) + h.figure(fig.segment_pyramid_figure(t.pyramid, **caption),
                                                     "population pyramid by segment")
-                            + (h.figure(fig.segment_cost_figure(seg), "patients and cost by "
+                            + (h.figure(fig.segment_cost_figure(seg, **caption), "patients and cost by "
                                         "segment") if "pct_of_cost" in seg else ""))
     else:
         body["segments"] = _missing(t, "segments")
     if "risk_tiers" in tab:
         body["risk"] = (h.table(tab["risk_tiers"])
-                        + h.figure(fig.risk_pyramid_figure(tab["risk_tiers"]), "risk pyramid"))
+                        + h.figure(fig.risk_pyramid_figure(tab["risk_tiers"], **caption), "risk pyramid"))
     else:
         body["risk"] = _missing(t, "risk_tiers")
     if "cost_concentration" in tab:
         body["cost"] = (h.table(tab["cost_concentration"])
-                        + h.figure(fig.lorenz_figure(t.concentration), "Lorenz curve of cost")
+                        + h.figure(fig.lorenz_figure(t.concentration, **caption), "Lorenz curve of cost")
                         + h.paragraph("Caution - " + RTM_CAUTION, "caution"))
     else:
         body["cost"] = _missing(t, "cost_concentration") + h.paragraph(
@@ -141,18 +141,18 @@ def _sections(t: ReportTables, *, outcome_label: str, exclusions: Mapping,
                                  "by LSOA (95% limits).")
                      + h.table(pcn, columns=[*_RATE_COLUMNS[:-1], "lower_ci_99_8",
                                              "upper_ci_99_8", "suppressed"], caption="PCN")
-                     + h.figure(fig.pcn_ranking_figure(pcn), "PCN rates ranked")
+                     + h.figure(fig.pcn_ranking_figure(pcn, **caption), "PCN rates ranked")
                      + h.table(lsoa, columns=_RATE_COLUMNS, caption="LSOA"))
     if "sii" in tab:
         body["inequality"] = (h.table(tab["sii"]) + h.figure(
-            fig.imd_figure(tab["imd_rates"], tab["sii"]), "rates by IMD decile")
+            fig.imd_figure(tab["imd_rates"], tab["sii"], **caption), "rates by IMD decile")
             + h.paragraph("SII: the modelled absolute gap between the most and least deprived "
                           "ends of the IMD scale (negative = higher in deprived deciles); "
                           "95% interval by simulation."))
     else:
         body["inequality"] = _missing(t, "sii") + (h.table(
             tab["imd_rates"], columns=_RATE_COLUMNS) if "imd_rates" in tab else "")
-    body["funnel"] = h.figure(fig.funnel_figure(lsoa, multiplier=1000),
+    body["funnel"] = h.figure(fig.funnel_figure(lsoa, multiplier=1000, **caption),
                               "funnel plot of LSOA rates",
                               "LSOA crude rates against population with 95% and 99.8% "
                               "control limits; suppressed LSOAs are left out and counted.")
@@ -224,7 +224,10 @@ def build_report(patients: pd.DataFrame, *, index_date, title: str = "Population
     all_warnings = [*warnings, *t.warnings]
     exclusions = dict(exclusions or {})
     lists = codelist_versions(list(codelists))
-    body = _sections(t, outcome_label=outcome_label, exclusions=exclusions,
+    period = str(pd.Timestamp(index_date).date())
+    caption = {"period": f"index date {period}",
+               "source": source or "pophealth patient table"}
+    body = _sections(t, outcome_label=outcome_label, exclusions=exclusions, caption=caption,
                      warnings=all_warnings, codelists=lists)
     period = str(pd.Timestamp(index_date).date())
     html = h.page(title, f"Index date {period}. Aggregate, disclosure-controlled figures.",

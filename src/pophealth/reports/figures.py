@@ -45,7 +45,7 @@ def png_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def segment_pyramid_figure(pyramid: pd.DataFrame) -> str:
+def segment_pyramid_figure(pyramid: pd.DataFrame, **caption) -> str:
     """Age-sex pyramid by segment from published counts (see ``ReportTables.pyramid``)."""
     from pophealth.plots import plot_segment_pyramid
 
@@ -57,12 +57,12 @@ def segment_pyramid_figure(pyramid: pd.DataFrame) -> str:
         "age": np.repeat(pyramid["band"].to_numpy(), n),
         "sex": np.repeat(pyramid["sex"].to_numpy(), n)})
     fig, ax = _figure(7.5, 5.0)
-    plot_segment_pyramid(rows, ax=ax)
-    ax.set_title("Population by age, sex and segment (counts rounded to 5; 1-7 not shown)")
+    plot_segment_pyramid(rows, ax=ax, **caption)
+    ax.set_title("Population by age, sex and segment\n(counts rounded to 5; 1-7 not shown)")
     return png_data_uri(fig)
 
 
-def segment_cost_figure(segments: pd.DataFrame) -> str:
+def segment_cost_figure(segments: pd.DataFrame, **caption) -> str:
     """Share of patients and of cost by segment (published percentages)."""
     from pophealth.plots import plot_segment_cost
 
@@ -73,11 +73,11 @@ def segment_cost_figure(segments: pd.DataFrame) -> str:
             dtype=float, na_value=np.nan) / 100},
         index=pd.Index(segments["segment"], name="segment"))
     fig, ax = _figure()
-    plot_segment_cost(summary, ax=ax)
+    plot_segment_cost(summary, ax=ax, **caption)
     return png_data_uri(fig)
 
 
-def risk_pyramid_figure(tiers: pd.DataFrame) -> str:
+def risk_pyramid_figure(tiers: pd.DataFrame, **caption) -> str:
     """Risk pyramid from published tier counts."""
     from pophealth.plots import plot_risk_pyramid
 
@@ -86,40 +86,41 @@ def risk_pyramid_figure(tiers: pd.DataFrame) -> str:
     series = pd.Series(pd.Categorical.from_codes(np.repeat(np.arange(len(cats)), n),
                                                  categories=cats, ordered=True))
     fig, ax = _figure(7.0, 3.6)
-    plot_risk_pyramid(series, ax=ax)
+    plot_risk_pyramid(series, ax=ax, **caption)
     ax.set_title(f"Risk tiers (n = {int(n.sum()):,}; counts rounded to 5; 1-7 not shown)")
     return png_data_uri(fig)
 
 
-def lorenz_figure(concentration) -> str:
+def lorenz_figure(concentration, **caption) -> str:
     """Lorenz curve of cost (101 points; ``n`` is the rounded population)."""
     from pophealth.plots import lorenz
 
     fig, ax = _figure(5.5, 4.5)
-    lorenz(concentration, ax=ax, shares=(0.01, 0.05, 0.2))
+    lorenz(concentration, ax=ax, shares=(0.01, 0.05, 0.2), **caption)
     ax.set_title(f"Cost concentration (n = {concentration.n:,}, rounded to 5)")
     return png_data_uri(fig)
 
 
-def funnel_figure(rates: pd.DataFrame, *, multiplier: float) -> str:
+def funnel_figure(rates: pd.DataFrame, *, multiplier: float, **caption) -> str:
     """Funnel plot of published area rates (suppressed areas left out and counted)."""
     from pophealth.plots import plot_funnel
 
     fig, ax = _figure()
-    plot_funnel(rates, kind="rate", multiplier=multiplier, annotate=0, ax=ax)
+    plot_funnel(rates, kind="rate", multiplier=multiplier, annotate=0, ax=ax,
+                **caption)
     return png_data_uri(fig)
 
 
-def imd_figure(rates: pd.DataFrame, sii_table: pd.DataFrame | None) -> str:
+def imd_figure(rates: pd.DataFrame, sii_table: pd.DataFrame | None, **caption) -> str:
     """Rates by IMD decile with the SII/RII in the legend."""
     from pophealth.plots import plot_rates_by_imd
 
     fig, ax = _figure()
-    plot_rates_by_imd(rates, sii=sii_table, label="rate", ax=ax)
+    plot_rates_by_imd(rates, sii=sii_table, label="rate", ax=ax, **caption)
     return png_data_uri(fig)
 
 
-def pcn_ranking_figure(rates: pd.DataFrame) -> str:
+def pcn_ranking_figure(rates: pd.DataFrame, **caption) -> str:
     """PCN rates ranked, against the population-weighted mean of the published rates."""
     from pophealth.plots import plot_area_ranking
 
@@ -128,5 +129,5 @@ def pcn_ranking_figure(rates: pd.DataFrame) -> str:
     ok = ~np.isnan(v) & ~np.isnan(d)
     target = float(np.sum(v[ok] * d[ok]) / np.sum(d[ok])) if ok.any() and d[ok].sum() else None
     fig, ax = _figure(7.0, max(2.5, 0.35 * len(rates) + 1.2))
-    plot_area_ranking(rates, target=target, ax=ax)
+    plot_area_ranking(rates, target=target, ax=ax, **caption)
     return png_data_uri(fig)
