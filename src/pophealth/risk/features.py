@@ -144,9 +144,13 @@ def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
         raise SchemaError("register: missing column 'sex' (rule 'missing_column')",
                           [{"column": "sex", "rule": "missing_column", "count": 0,
                             "positions": []}])
-    sex = register["sex"].astype("string").str.strip().str.upper()
-    return np.select([(sex == "M").to_numpy(dtype=bool, na_value=False),
-                      (sex == "F").to_numpy(dtype=bool, na_value=False)], [1.0, 0.0], np.nan)
+    # normalise the few distinct values once, then map every row through its integer code
+    # (per-row string ops were 1.35 s of 2.2 s at 1M patients)
+    codes, uniques = pd.factorize(register["sex"], use_na_sentinel=True)
+    norm = pd.Series(uniques, dtype=object).astype("string").str.strip().str.upper()
+    value = np.select([(norm == "M").to_numpy(dtype=bool, na_value=False),
+                       (norm == "F").to_numpy(dtype=bool, na_value=False)], [1.0, 0.0], np.nan)
+    return np.append(value, np.nan)[codes]  # code -1 (missing) -> the trailing NaN
 
 
 def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_days: int) -> dict:
