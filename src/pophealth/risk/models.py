@@ -187,7 +187,19 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, 2), columns in ``classes_`` order."""
         X = self._validated(X)
-        return self.estimator_.predict_proba(X)
+        est = self.estimator_
+        if self.method != "hgb" or not hasattr(est, "calibrated_classifiers_"):
+            return est.predict_proba(X)
+        # calibrated gradient boosting: raw scores from the binned table (exactly sklearn's,
+        # see risk.tree_scoring), then each calibrator and the mean, as sklearn does
+        from pophealth.risk.tree_scoring import raw_predict_binned
+
+        proba = np.zeros((len(X), 2))
+        for cc in est.calibrated_classifiers_:
+            pos = cc.calibrators[0].predict(raw_predict_binned(cc.estimator, X))
+            proba[:, 1] += pos
+            proba[:, 0] += 1.0 - pos
+        return proba / len(est.calibrated_classifiers_)
 
     def predict(self, X) -> np.ndarray:
         """Most probable class (threshold 0.5; use :meth:`predict_risk` for ranking)."""
