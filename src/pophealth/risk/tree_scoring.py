@@ -6,7 +6,7 @@ bit for bit: the same comparisons and the same tree-by-tree summation order):
 
 * :func:`raw_predict_binned` - map the table once to the model's uint8 bins (its own
   ``_bin_mapper``) and walk the trees over the 8x smaller binned table (sklearn's compiled
-  ``predict_binned``), ``n_threads`` OpenMP threads; this is what
+  ``predict_binned``) with OpenMP threads; this is what
   :meth:`~pophealth.risk.models.RiskModel.predict_proba` uses;
 * :func:`raw_predict_numpy` - a pure-numpy evaluator: all trees at once, all rows of a
   chunk level by level with fancy indexing (no compiled tree code at all; the reference
@@ -28,12 +28,14 @@ def _trees(est) -> list:
     return [it[0] for it in est._predictors]
 
 
-def raw_predict_binned(est, X: np.ndarray, *, n_threads: int = 1,
+def raw_predict_binned(est, X: np.ndarray, *, n_threads: int | None = None,
                        chunk_rows: int = 1 << 17) -> np.ndarray:
     """Raw (log-odds) prediction of binary HistGradientBoosting ``est`` on float table ``X``.
 
     Equal to ``est._raw_predict(X).ravel()`` exactly. Rows are binned and scored in
-    chunks of ``chunk_rows`` (memory: one uint8 copy of a chunk).
+    chunks of ``chunk_rows`` (memory: one uint8 copy of a chunk) with ``n_threads``
+    OpenMP threads (None: scikit-learn's own choice, which follows ``OMP_NUM_THREADS``
+    and threadpoolctl limits).
 
     Examples
     --------
@@ -46,7 +48,9 @@ def raw_predict_binned(est, X: np.ndarray, *, n_threads: int = 1,
     True
     """
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
+    n_threads = _openmp_effective_n_threads(n_threads)
     X = np.asarray(X, dtype=np.float64)
     mapper, trees = est._bin_mapper, _trees(est)
     # sklearn's compiled walk takes writable node tables (a model read from a read-only
