@@ -55,3 +55,47 @@ def test_sex_equals_old_implementation_on_synthetic_population():
         got, old = _sex(r, len(r)), _old_sex(r)
         np.testing.assert_array_equal(got, old)
         assert (got == 1).sum() > 0 and (got == 0).sum() > 0  # both sexes present
+
+
+def _old_utilisation(activity, ids, index_date, lookback_days):
+    """The per-kind np.isin implementation replaced in issue 14 (the reference)."""
+    from pophealth.contracts.schema import as_datetime64, naive_timestamp
+    from pophealth.risk.features import _ADMISSIONS, UTILISATION_KINDS
+
+    n = len(ids)
+    idx = np.datetime64(naive_timestamp(index_date), "us")
+    date = as_datetime64(activity["date"], unit="us")
+    pos = ids.get_indexer(activity["patient_id"])
+    since = idx - pd.Timedelta(days=lookback_days).to_timedelta64().astype("m8[us]")
+    keep = (pos >= 0) & (date > since) & (date <= idx)
+    pos = pos[keep]
+    kind = activity["kind"].to_numpy(dtype=object)[keep]
+    out = {name: np.bincount(pos[np.isin(kind, kinds)], minlength=n).astype(float)
+           for name, kinds in UTILISATION_KINDS.items()}
+    los = pd.to_numeric(activity["length_of_stay"]).to_numpy(dtype=float, na_value=0.0)[keep]
+    adm = np.isin(kind, _ADMISSIONS)
+    out["prior_bed_days"] = np.bincount(pos[adm], weights=los[adm], minlength=n)
+    cost = pd.to_numeric(activity["cost"]).to_numpy(dtype=float)[keep]
+    out["prior_cost"] = np.bincount(pos, weights=cost, minlength=n)
+    return out
+
+
+@pytest.mark.parametrize("kind_dtype", [object, "category", "string"])
+def test_utilisation_equals_old_implementation_on_synthetic_population(kind_dtype):
+    from pophealth.core.conditions import register_ids
+    from pophealth.risk.features import UTILISATION_KINDS, make_features
+
+    pop = make_population(5_000, random_state=11)
+    kind = pop.activity["kind"].to_numpy(dtype=object).copy()
+    # the generator writes five kinds: relabel a tenth of rows so every feature is exercised
+    rng = np.random.default_rng(11)
+    swap = rng.random(len(kind)) < 0.1
+    kind[swap] = np.array(["community", "mental_health", "other"])[rng.integers(0, 3, swap.sum())]
+    act = pop.activity.assign(kind=pd.Series(kind, index=pop.activity.index).astype(kind_dtype))
+    X = make_features(pop.register, None, act, index_date=pop.index_date)
+    old = _old_utilisation(act, register_ids(pop.register), pop.index_date, 365)
+    for name, values in old.items():
+        np.testing.assert_array_equal(X[name].to_numpy(), values, err_msg=name)
+    # every kind the generator writes is counted somewhere, and bed days are not all zero
+    assert all(X[name].sum() > 0 for name in UTILISATION_KINDS)
+    assert X["prior_bed_days"].sum() > 0
