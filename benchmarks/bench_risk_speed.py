@@ -17,7 +17,8 @@ Candidates (sklearn's ``predict_proba`` unless stated):
   ``--numpy-rows`` rows only: it is slow);
 * e1/e2 - (b) with sklearn's raw prediction at ``n_threads`` 1 / 2, then the calibrator;
 * f - (b) through ``RiskModel.predict_risk``: binned table, ``tree_scoring.raw_predict_binned``;
-* f-ens - (a) through ``RiskModel.predict_risk`` (binned).
+* f-ens - (a) through ``RiskModel.predict_risk`` (binned);
+* g - (f) with smaller trees, ``max_leaf_nodes=7`` (a modelling change, not the default).
 
 Usage::
 
@@ -100,8 +101,8 @@ def main(argv=None) -> dict:
     oracle = evaluate_risk(y[test], pop.outcomes["p_emergency_admission"].to_numpy()[test])
     oracle = oracle.loc[("all", "all")]
     models = {}
-    for name, ensemble in (("a", True), ("b", False)):
-        models[name], secs, load = _timed(lambda e=ensemble: RiskModel(ensemble=e).fit(
+    for name, params in (("a", {"ensemble": True}), ("b", {}), ("g", {"max_leaf_nodes": 7})):
+        models[name], secs, load = _timed(lambda kw=params: RiskModel(**kw).fit(
             X[train], y[train]))
         print(f"fit {name}: {secs:.1f} s (load {load})", flush=True)
     held = X[test]
@@ -111,7 +112,7 @@ def main(argv=None) -> dict:
     A = big.to_numpy()
     A32 = A.astype(np.float32)
     small = A[:args.numpy_rows]
-    a, b = models["a"], models["b"]
+    a, b, g = models["a"], models["b"], models["g"]
     candidates = {
         "a: ensemble=True, sklearn": (a, lambda: a.estimator_.predict_proba(A)[:, 1], A),
         "b: ensemble=False, sklearn": (b, lambda: b.estimator_.predict_proba(A)[:, 1], A),
@@ -125,6 +126,8 @@ def main(argv=None) -> dict:
             b, lambda: b.predict_risk(big).to_numpy(), A),
         "f-ens: (a) RiskModel.predict_risk, binned": (
             a, lambda: a.predict_risk(big).to_numpy(), A),
+        "g: (f) with max_leaf_nodes=7 (not the default)": (
+            g, lambda: g.predict_risk(big).to_numpy(), A),
     }
     for name, (model, fn, table) in candidates.items():
         got, secs, load = _timed(fn)

@@ -9,7 +9,9 @@ numeric arrays, tuples of those) and setting the listed attributes. Nothing is i
 by name from the file, no ``__reduce__``/pickle is ever run, and arrays are read with
 ``allow_pickle=False`` by the caller. The decision trees of gradient boosting are checked
 before use (children after their parent and inside the tree, features inside the model,
-no categorical splits), since sklearn walks them in compiled code without bounds checks.
+no categorical splits), since sklearn walks them in compiled code without bounds checks,
+and each split's float threshold must be the bin threshold it names, since
+:mod:`~pophealth.risk.tree_scoring` scores the binned table.
 
 A state is a tagged tree: ``{"$object": class, "params": {...}, "attrs": {...}}``,
 ``{"$array": name}`` (numeric array), ``{"$scalar": name}`` (numpy scalar, as a 0-d
