@@ -4,7 +4,8 @@ Steps:
 
 1. synthesise ``--fit-patients`` patients in memory, score the indices and build the
    feature table (``make_features``) - timed but not the point;
-2. fit ``RiskModel()`` (default: gradient boosting with 3-fold Platt calibration) and
+2. fit ``RiskModel()`` (default since issue 14: one gradient-boosting model refitted on
+   all rows, Platt calibrator fitted on 3-fold out-of-fold predictions) and
    ``CoxRiskModel()`` on that table - time and peak RSS;
 3. score feature tables of each ``--score-patients`` size with both models. Tables
    larger than the fitted population are the fitted feature table repeated (scoring
@@ -18,7 +19,10 @@ Usage::
 
     python benchmarks/bench_risk.py --fit-patients 1000000 --score-patients 1000000 10000000
 
-Results go to ``benchmarks/results/bench_risk-<fit>-<largest score>.json``.
+Results go to ``benchmarks/results/bench_risk-<fit>-<largest score>.json``. The scoring
+candidates of issue 14 (ensemble or not, float32, numpy evaluator, threads, binned) are
+compared with their held-out accuracy in ``benchmarks/bench_risk_speed.py``
+(``benchmarks/results/risk_speed.md``).
 """
 
 from __future__ import annotations

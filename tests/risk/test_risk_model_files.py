@@ -185,6 +185,22 @@ def test_tree_pointing_outside_itself_is_refused(saved, tmp_path, field, value):
     _refused(crafted, str(tmp_path / "none"), "tree")
 
 
+@pytest.mark.parametrize("field, shift", [("num_threshold", 0.5), ("bin_threshold", 1)])
+def test_tree_threshold_unlike_its_bin_is_refused(saved, tmp_path, field, shift):
+    # scoring walks the binned table (risk.tree_scoring): a split whose float threshold
+    # is not the bin threshold it names would score differently from sklearn, so refuse it
+    path, _ = saved
+    entries = _entries(path)
+    name = _first_tree(entries)
+    nodes = np.load(io.BytesIO(entries[name]), allow_pickle=False).copy()
+    root_split = int(np.flatnonzero(nodes["is_leaf"] == 0)[0])
+    nodes[field][root_split] += shift
+    buf = io.BytesIO()
+    np.save(buf, nodes, allow_pickle=False)
+    crafted = _write(tmp_path / "bins.zip", {**entries, name: buf.getvalue()})
+    _refused(crafted, str(tmp_path / "none"), "split thresholds differ from its bin thresholds")
+
+
 def test_damaged_content_fails_its_checksum(saved, tmp_path):
     path, _ = saved
     entries = _entries(path)

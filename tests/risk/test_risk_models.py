@@ -216,8 +216,9 @@ def test_single_model_calibration_scores_with_one_model():
     rng = np.random.default_rng(3)
     X = pd.DataFrame({"age": rng.uniform(20, 90, 600), "prior": rng.poisson(0.3, 600)})
     y = rng.random(600) < 1 / (1 + np.exp(-(X["age"] - 70) / 10 - X["prior"]))
-    one = RiskModel(method="logistic", ensemble=False).fit(X, y)
-    many = RiskModel(method="logistic").fit(X, y)
+    one = RiskModel(method="logistic").fit(X, y)  # the default since issue 14
+    many = RiskModel(method="logistic", ensemble=True).fit(X, y)
+    assert RiskModel().ensemble is False
     assert len(one.estimator_.calibrated_classifiers_) == 1
     assert len(many.estimator_.calibrated_classifiers_) == 3
     risk = one.predict_risk(X)

@@ -39,7 +39,10 @@ def validation():
     o = pop.outcomes
     y = o["emergency_admission"]
     risk = {
+        # default since issue 14: one model refitted on all rows, calibrator out of fold
         "RiskModel": RiskModel().fit(X[train], y[train]).predict_risk(X[test]),
+        "RiskModel_ensemble": RiskModel(ensemble=True).fit(X[train], y[train]).predict_risk(
+            X[test]),
         "CoxRiskModel": CoxRiskModel().fit(X[train], survival_target(o[train])).predict_risk(
             X[test], horizon_days=365),
         "oracle": o.loc[test, "p_emergency_admission"],
@@ -50,7 +53,8 @@ def validation():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model, auroc_gap", [("RiskModel", 0.035), ("CoxRiskModel", 0.04)])
+@pytest.mark.parametrize("model, auroc_gap", [("RiskModel", 0.035), ("RiskModel_ensemble", 0.035),
+                                              ("CoxRiskModel", 0.04)])
 def test_discrimination_and_calibration_near_oracle(validation, model, auroc_gap):
     ev, _, _ = validation
     got, oracle = ev[model].loc[("all", "all")], ev["oracle"].loc[("all", "all")]
@@ -61,6 +65,22 @@ def test_discrimination_and_calibration_near_oracle(validation, model, auroc_gap
     assert abs(got["calibration_intercept"]) <= 0.1
     assert got["ppv_top_1%"] >= 0.9 * oracle["ppv_top_1%"]
     assert got["sensitivity_top_5%"] >= 0.85 * oracle["sensitivity_top_5%"]
+
+
+@pytest.mark.slow
+def test_default_single_model_meets_issue_14_bounds(validation):
+    # issue 14: the fast default (one refitted model, out-of-fold calibrator) keeps the
+    # calibration slope in 0.9-1.1 and gives up at most 0.005 held-out AUROC against the
+    # 3-model ensemble it replaced. (The issue's "AUROC within 0.02 of the oracle" is met by
+    # neither configuration at this training size: measured gaps 0.026 here, 0.022 with
+    # 100k training rows - see benchmarks/results/risk_speed.md; both stay within 0.035.)
+    ev, risk, _ = validation
+    got, oracle = ev["RiskModel"].loc[("all", "all")], ev["oracle"].loc[("all", "all")]
+    old = ev["RiskModel_ensemble"].loc[("all", "all")]
+    assert got["auroc"] >= oracle["auroc"] - 0.035
+    assert 0.9 <= got["calibration_slope"] <= 1.1
+    assert got["auroc"] >= old["auroc"] - 0.005
+    assert not np.allclose(risk["RiskModel"], risk["RiskModel_ensemble"])  # two real fits
 
 
 @pytest.mark.slow

@@ -144,9 +144,13 @@ def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
         raise SchemaError("register: missing column 'sex' (rule 'missing_column')",
                           [{"column": "sex", "rule": "missing_column", "count": 0,
                             "positions": []}])
-    sex = register["sex"].astype("string").str.strip().str.upper()
-    return np.select([(sex == "M").to_numpy(dtype=bool, na_value=False),
-                      (sex == "F").to_numpy(dtype=bool, na_value=False)], [1.0, 0.0], np.nan)
+    # normalise the few distinct values once, then map every row through its integer code
+    # (per-row string ops were 1.35 s of 2.2 s at 1M patients)
+    codes, uniques = pd.factorize(register["sex"], use_na_sentinel=True)
+    norm = pd.Series(uniques, dtype=object).astype("string").str.strip().str.upper()
+    value = np.select([(norm == "M").to_numpy(dtype=bool, na_value=False),
+                       (norm == "F").to_numpy(dtype=bool, na_value=False)], [1.0, 0.0], np.nan)
+    return np.append(value, np.nan)[codes]  # code -1 (missing) -> the trailing NaN
 
 
 def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_days: int) -> dict:
@@ -159,14 +163,22 @@ def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_day
     since = idx - pd.Timedelta(days=lookback_days).to_timedelta64().astype("m8[us]")
     keep = (pos >= 0) & (date > since) & (date <= idx)
     pos = pos[keep]
-    kind = activity["kind"].to_numpy(dtype=object)[keep]
-    out = {}
-    for name, kinds in UTILISATION_KINDS.items():
-        out[name] = np.bincount(pos[np.isin(kind, kinds)], minlength=n).astype(float)
+    # the few distinct kinds are matched once; every row then maps through its code
+    codes, uniques = pd.factorize(activity["kind"], use_na_sentinel=True)
+    names = list(UTILISATION_KINDS)
+    slot_of = {k: i for i, kinds in enumerate(UTILISATION_KINDS.values()) for k in kinds}
+    slot = np.array([slot_of.get(u, -1) if isinstance(u, str) else -1 for u in uniques]
+                    + [-1], dtype=np.int64)[codes[keep]]  # code -1 (missing) -> no feature
+    counted = slot >= 0
+    counts = np.bincount(pos[counted] * len(names) + slot[counted],
+                         minlength=n * len(names)).reshape(n, len(names)).astype(float)
+    out = {name: counts[:, i] for i, name in enumerate(names)}
     if "length_of_stay" in activity.columns:
         los = pd.to_numeric(activity["length_of_stay"]).to_numpy(  # checked: numeric
             dtype=float, na_value=0.0)[keep]  # a missing stay counts as 0 bed days
-        adm = np.isin(kind, _ADMISSIONS)
+        admission = np.array([isinstance(u, str) and u in _ADMISSIONS for u in uniques]
+                             + [False])
+        adm = admission[codes[keep]]
         out["prior_bed_days"] = np.bincount(pos[adm], weights=los[adm], minlength=n)
     else:
         out["prior_bed_days"] = np.zeros(n)

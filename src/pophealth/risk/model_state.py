@@ -9,7 +9,9 @@ numeric arrays, tuples of those) and setting the listed attributes. Nothing is i
 by name from the file, no ``__reduce__``/pickle is ever run, and arrays are read with
 ``allow_pickle=False`` by the caller. The decision trees of gradient boosting are checked
 before use (children after their parent and inside the tree, features inside the model,
-no categorical splits), since sklearn walks them in compiled code without bounds checks.
+no categorical splits), since sklearn walks them in compiled code without bounds checks,
+and each split's float threshold must be the bin threshold it names, since
+:mod:`~pophealth.risk.tree_scoring` scores the binned table.
 
 A state is a tagged tree: ``{"$object": class, "params": {...}, "attrs": {...}}``,
 ``{"$array": name}`` (numeric array), ``{"$scalar": name}`` (numpy scalar, as a 0-d
@@ -282,6 +284,32 @@ def _check_tree(p, n_features: int) -> None:
             raise _bad("a tree has categorical bitsets")
 
 
+def _bin_table(mapper, n_features: int) -> np.ndarray:
+    """(feature, bin) -> the float threshold a split at that bin has (inf: last bin, NaN: none)."""
+    thresholds = getattr(mapper, "bin_thresholds_", None)
+    miss = getattr(mapper, "missing_values_bin_idx_", None)
+    if (not isinstance(thresholds, list) or len(thresholds) != n_features
+            or not all(isinstance(t, np.ndarray) and t.ndim == 1 and t.dtype.kind == "f"
+                       and len(t) <= 254 for t in thresholds)
+            or not isinstance(miss, int | np.integer) or not 0 < int(miss) <= 255):
+        raise _bad("gradient boosting has no valid bin thresholds")
+    table = np.full((n_features, 256), np.nan)
+    for f, t in enumerate(thresholds):  # features, not patients
+        table[f, :len(t)] = t
+        table[f, len(t)] = np.inf
+    return table
+
+
+def _check_tree_bins(p, table: np.ndarray) -> None:
+    """Each split's float threshold is the bin threshold it names (scoring on bins relies on it)."""
+    nodes = p.nodes
+    split = nodes["is_leaf"] == 0
+    f = nodes["feature_idx"][split].astype(np.intp)
+    expected = table[f, nodes["bin_threshold"][split].astype(np.intp)]
+    if not np.array_equal(expected, nodes["num_threshold"][split]):
+        raise _bad("a tree's split thresholds differ from its bin thresholds")
+
+
 def _finish(name: str, o) -> None:
     """Rebuild derived state and check what compiled code will trust."""
     if name == "IsotonicRegression" and hasattr(o, "X_thresholds_"):
@@ -290,10 +318,12 @@ def _finish(name: str, o) -> None:
         if (o.is_categorical_ is not None or o._preprocessor is not None
                 or o.n_trees_per_iteration_ != 1 or not isinstance(o.n_features_in_, int)):
             raise _bad("gradient boosting that is not binary or has categorical features")
+        table = _bin_table(getattr(o, "_bin_mapper", None), o.n_features_in_)
         for it in o._predictors:
             if not isinstance(it, list) or len(it) != 1:
                 raise _bad("gradient boosting iterations are malformed")
             _check_tree(it[0], o.n_features_in_)
+            _check_tree_bins(it[0], table)
         o._loss = o._get_loss(sample_weight=None)
 
 

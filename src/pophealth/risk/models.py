@@ -1,7 +1,9 @@
 """Risk models for emergency admission in the next 12 months.
 
-* :class:`RiskModel` - a scikit-learn classifier (default: histogram gradient boosting,
-  Platt-calibrated by 3-fold cross-validation) with :meth:`RiskModel.predict_risk`.
+* :class:`RiskModel` - a scikit-learn classifier (default: histogram gradient boosting
+  refitted on all rows, Platt-calibrated on 3-fold out-of-fold predictions) with
+  :meth:`RiskModel.predict_risk`; calibrated boosting is scored on the model's binned
+  table (:mod:`pophealth.risk.tree_scoring`), exactly as scikit-learn scores it.
 * :class:`CoxRiskModel` - lifelines' Cox proportional-hazards model of the time to the
   first emergency admission (``fitter_``), giving the same kind of risk Series.
 * :func:`survival_target` - (duration, event) from an outcomes table, censoring at
@@ -82,11 +84,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         Wrap the model in :class:`~sklearn.calibration.CalibratedClassifierCV` with
         ``cv`` stratified folds (no shuffling); ``None`` fits the model alone.
     cv : int, default 3
-    ensemble : bool, default True
-        Passed to ``CalibratedClassifierCV``: ``True`` averages ``cv`` calibrated models.
-        ``False`` fits the calibrator on cross-validated predictions and scores with one
-        model refitted on all rows: a third of the scoring cost (on the 200k synthetic
-        validation split, held-out AUROC 0.795 vs 0.796 and calibration slope 1.04 vs 1.05).
+    ensemble : bool, default False
+        Passed to ``CalibratedClassifierCV``. ``False`` (default since issue 14) fits the
+        calibrator on ``cv``-fold out-of-fold predictions and scores with one model refitted
+        on all rows; ``True`` averages ``cv`` calibrated fold models (``cv`` times the
+        scoring cost for no accuracy gain: see ``benchmarks/results/risk_speed.md``).
     learning_rate, max_iter, max_leaf_nodes, l2_regularization :
         Passed to the gradient-boosting model.
     C : float, default 1.0
@@ -117,7 +119,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, method: str = "hgb", calibration: str | None = "sigmoid", cv: int = 3,
-                 ensemble: bool = True, learning_rate: float = 0.1, max_iter: int = 100,
+                 ensemble: bool = False, learning_rate: float = 0.1, max_iter: int = 100,
                  max_leaf_nodes: int = 31, l2_regularization: float = 0.0, C: float = 1.0,
                  random_state: int = 0):
         self.method = method
@@ -185,9 +187,26 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         return validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n, 2), columns in ``classes_`` order."""
+        """Class probabilities, shape (n, 2), columns in ``classes_`` order.
+
+        Equal to the fitted scikit-learn estimator's ``predict_proba`` (calibrated gradient
+        boosting is scored through :func:`~pophealth.risk.tree_scoring.raw_predict_binned`,
+        which gives the same raw scores bit for bit).
+        """
         X = self._validated(X)
-        return self.estimator_.predict_proba(X)
+        est = self.estimator_
+        if self.method != "hgb" or not hasattr(est, "calibrated_classifiers_"):
+            return est.predict_proba(X)
+        # calibrated gradient boosting: raw scores from the binned table (exactly sklearn's,
+        # see risk.tree_scoring), then each calibrator and the mean, as sklearn does
+        from pophealth.risk.tree_scoring import raw_predict_binned
+
+        proba = np.zeros((len(X), 2))
+        for cc in est.calibrated_classifiers_:
+            pos = cc.calibrators[0].predict(raw_predict_binned(cc.estimator, X))
+            proba[:, 1] += pos
+            proba[:, 0] += 1.0 - pos
+        return proba / len(est.calibrated_classifiers_)
 
     def predict(self, X) -> np.ndarray:
         """Most probable class (threshold 0.5; use :meth:`predict_risk` for ranking)."""

@@ -1,0 +1,83 @@
+"""The exact tree evaluators of risk.tree_scoring against scikit-learn's own prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from pophealth.risk.models import RiskModel
+from pophealth.risk.tree_scoring import raw_predict_binned, raw_predict_numpy, tree_arrays
+
+
+def _data(seed: int, n: int, p: int, nan_rate: float, integer: bool):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    if integer:  # counts and flags like the feature table: many ties at the thresholds
+        X = np.floor(X * 2)
+    X[rng.random((n, p)) < nan_rate] = np.nan
+    signal = np.nan_to_num(X[:, 0]) - np.isnan(X[:, -1]) + rng.normal(size=n)
+    return X, signal > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(40, 300), p=st.integers(1, 5),
+       nan_rate=st.sampled_from([0.0, 0.1, 0.5]), integer=st.booleans(),
+       leaves=st.integers(2, 12), iters=st.integers(1, 15))
+def test_evaluators_equal_sklearn_raw_prediction(seed, n, p, nan_rate, integer, leaves, iters):
+    X, y = _data(seed, n, p, nan_rate, integer)
+    if y.all() or not y.any():
+        y[0] = not y[0]
+    est = HistGradientBoostingClassifier(max_iter=iters, max_leaf_nodes=leaves,
+                                         min_samples_leaf=3, early_stopping=False,
+                                         random_state=seed % 1000).fit(X, y)
+    # held-out rows: fresh values, NaNs where training had none, values outside the range
+    Xt, _ = _data(seed + 1, 200, p, max(nan_rate, 0.2), integer)
+    Xt[:5] = np.array([np.inf, -np.inf, 1e300, -1e300, 0.0])[:, None]
+    ref = est._raw_predict(Xt).ravel()
+    assert np.array_equal(raw_predict_numpy(est, Xt, chunk_rows=64), ref)
+    assert np.array_equal(raw_predict_binned(est, Xt, chunk_rows=64), ref)
+
+
+def test_tree_arrays_leaves_point_to_themselves():
+    X, y = _data(0, 300, 3, 0.1, False)
+    est = HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=4).fit(X, y)
+    t = tree_arrays(est)
+    sizes = [len(it[0].nodes) for it in est._predictors]
+    assert t["root"].tolist() == [0, sizes[0], sizes[0] + sizes[1]]
+    leaf = np.concatenate([it[0].nodes["is_leaf"] for it in est._predictors]).astype(bool)
+    own = np.flatnonzero(leaf)
+    assert (t["left"][own] == own).all() and (t["right"][own] == own).all()
+    assert leaf.sum() == 3 * 4  # 3 trees of 4 leaves (enough rows to grow them all)
+
+
+@pytest.mark.parametrize("calibration, ensemble", [("sigmoid", False), ("sigmoid", True),
+                                                   ("isotonic", False), ("isotonic", True)])
+def test_risk_model_fast_path_equals_sklearn_predict_proba(calibration, ensemble):
+    X, y = _data(5, 3000, 4, 0.1, False)
+    X = pd.DataFrame(X, columns=list("abcd"))
+    model = RiskModel(calibration=calibration, ensemble=ensemble, max_iter=30).fit(X[:2000], y[:2000])
+    held = X[2000:]
+    got = model.predict_proba(held)
+    ref = model.estimator_.predict_proba(held.to_numpy())
+    assert np.abs(got - ref).max() <= 1e-12
+    assert np.isnan(held.to_numpy()).any()
+    assert np.array_equal(model.predict_risk(held).to_numpy(), got[:, 1])
+
+
+def test_binned_evaluator_accepts_read_only_and_strided_tables():
+    X, y = _data(2, 400, 3, 0.1, False)
+    est = HistGradientBoostingClassifier(max_iter=5).fit(X, y)
+    ref = est._raw_predict(X).ravel()
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    assert np.array_equal(raw_predict_binned(est, frozen), ref)
+    for (tree,) in est._predictors:  # as after unpickling from a read-only memmap
+        tree.nodes.flags.writeable = False
+        tree.binned_left_cat_bitsets.flags.writeable = False
+    assert np.array_equal(raw_predict_binned(est, frozen), ref)
+    fortran = np.asfortranarray(X)
+    assert np.array_equal(raw_predict_binned(est, fortran, chunk_rows=7), ref)
