@@ -151,6 +151,21 @@ def _diagnosis_columns(frame, given, patterns, reader):
     return cols
 
 
+def _prepare(source, reader, columns, defaults, required, diagnosis_columns, diag_patterns,
+             procedure_columns):
+    """The steps every SUS/ECDS reader starts with: load, resolve the column roles and the
+    diagnosis and procedure columns, open the report and take the patient ids."""
+    frame = load_source(source, reader)
+    roles = _roles(frame, columns, defaults, required, reader)
+    diag = _diagnosis_columns(frame, diagnosis_columns, diag_patterns, reader)
+    proc = (list(procedure_columns) if procedure_columns is not None
+            else _numbered(frame, _PROC))
+    require_columns(frame, {f"procedure[{i}]": c for i, c in enumerate(proc)}, reader)
+    report = ExtractReport(reader, len(frame))
+    pid, keep = _patient_ids(frame, roles["patient_id"], report)
+    return frame, roles, diag, proc, report, pid, keep
+
+
 def read_sus_apc(source, *, columns: Mapping[str, str] | None = None,
                  diagnosis_columns: Sequence[str] | None = None,
                  procedure_columns: Sequence[str] | None = None) -> Extract:
@@ -198,15 +213,10 @@ def read_sus_apc(source, *, columns: Mapping[str, str] | None = None,
     [['emergency_admission', 2500.0, 5.0]]
     """
     reader = "read_sus_apc"
-    frame = load_source(source, reader)
-    roles = _roles(frame, columns, APC_COLUMNS, _APC_REQUIRED, reader)
-    diag = _diagnosis_columns(frame, diagnosis_columns, _DIAG, reader)
-    proc = (list(procedure_columns) if procedure_columns is not None
-            else _numbered(frame, _PROC))
-    require_columns(frame, {f"procedure[{i}]": c for i, c in enumerate(proc)}, reader)
+    frame, roles, diag, proc, report, pid, keep = _prepare(
+        source, reader, columns, APC_COLUMNS, _APC_REQUIRED, diagnosis_columns, _DIAG,
+        procedure_columns)
     n = len(frame)
-    report = ExtractReport(reader, n)
-    pid, keep = _patient_ids(frame, roles["patient_id"], report)
     admitted = iso_dates(frame, roles["admission_date"], reader)
     start = (iso_dates(frame, roles["episode_start"], reader) if roles["episode_start"]
              else admitted)
@@ -292,15 +302,9 @@ def _event_rows(frame, columns, system, keep) -> np.ndarray:
 
 def _attendances(source, columns, defaults, diagnosis_columns, diag_patterns, diag_system,
                  procedure_columns, setting, kind, reader, attended_rule) -> Extract:
-    frame = load_source(source, reader)
-    roles = _roles(frame, columns, defaults, ("patient_id", "date"), reader)
-    diag = _diagnosis_columns(frame, diagnosis_columns, diag_patterns, reader)
-    proc = (list(procedure_columns) if procedure_columns is not None
-            else _numbered(frame, _PROC))
-    require_columns(frame, {f"procedure[{i}]": c for i, c in enumerate(proc)}, reader)
-    n = len(frame)
-    report = ExtractReport(reader, n)
-    pid, keep = _patient_ids(frame, roles["patient_id"], report)
+    frame, roles, diag, proc, report, pid, keep = _prepare(
+        source, reader, columns, defaults, ("patient_id", "date"), diagnosis_columns,
+        diag_patterns, procedure_columns)
     date = iso_dates(frame, roles["date"], reader)
     if attended_rule and roles.get("attended"):
         att = text(frame[roles["attended"]])
