@@ -262,17 +262,35 @@ def _numeric_columns(rules: SegmentRules) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _patient_table(register: pd.DataFrame, rules: SegmentRules) -> pd.DataFrame:
-    """The register in register order, its number columns checked first (rule ``numeric``)."""
+def _check_patients(register: pd.DataFrame, rules: SegmentRules) -> None:
+    """A DataFrame whose number columns hold numbers (rule ``numeric``)."""
     if not isinstance(register, pd.DataFrame):
         raise SchemaError("patients: expected a DataFrame (one row per patient)")
     validate_numeric(register, [], table="patients", optional=_numeric_columns(rules))
+
+
+def _patient_table(register: pd.DataFrame, rules: SegmentRules) -> pd.DataFrame:
+    """The register in register order, its number columns checked first (rule ``numeric``);
+    band columns the rules need but the table lacks are unknown for everyone (warned)."""
+    _check_patients(register, rules)
     table = register.reset_index(drop=True)  # positions = register order (ids via register_ids)
     if _uses(rules, "frailty_recorded") and "frailty_recorded" not in table.columns:
         # no recorded-frailty column: nothing recorded (bridges_to_health derives it from
         # the events first; see pophealth.core.frailty)
         table = table.assign(frailty_recorded=pd.Categorical(
             [None] * len(table), categories=list(BAND_ORDERS["frailty_recorded"]), ordered=True))
+    absent = [c for c in BAND_ORDERS if c != "frailty_recorded" and _uses(rules, c)
+              and c not in table.columns]
+    if absent:
+        # e.g. GP data with no eFI deficit list: the band is unknown for everyone, so the
+        # rules that need it select nobody - said out loud, never a silent 'fit'
+        names = sorted({r.name for r in rules.rules for c in absent if c in r.columns})
+        warnings.warn(f"patients: no column {absent} (band unknown for all "
+                      f"{len(table)} patient(s)); rule(s) {names} can select nobody",
+                      DataQualityWarning, stacklevel=user_stacklevel())
+        table = table.assign(**{c: pd.Categorical([None] * len(table),
+                                                  categories=list(BAND_ORDERS[c]), ordered=True)
+                                for c in absent})
     return table
 
 
@@ -447,7 +465,7 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
     patients : DataFrame
         Patient table indexed by (or with a column) ``patient_id`` holding ``age``,
         ``efi_band``, ``hfrs_band`` and ``prior_emergency_admissions`` (12 months), e.g.
-        from :func:`pophealth.demo.patient_table` after :func:`pophealth.score_patients`.
+        from :func:`pophealth.core.patient_table` after :func:`pophealth.score_patients`.
         ``frailty_recorded`` (recorded frailty band) is used when present; otherwise it
         is derived from ``events`` (latest MILDFRAIL/MODFRAIL/SEVFRAIL code, else an
         ``efi_recorded`` column; :func:`pophealth.core.frailty.recorded_frailty`).
@@ -483,7 +501,7 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
     ['frailty_efi', 'organ_failure_with_emergency_admission', 'healthy', 'infant']
     """
     rules = load_rules("bridges_to_health" if rules is None else rules)
-    _patient_table(patients, rules)  # number columns checked before any work
+    _check_patients(patients, rules)  # number columns checked before any work
     if _uses(rules, "frailty_recorded") and "frailty_recorded" not in patients.columns:
         rec = recorded_frailty(events, register=patients, index_date=index_date)
         patients = patients.assign(frailty_recorded=rec["frailty_recorded"].array)
