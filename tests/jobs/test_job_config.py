@@ -108,7 +108,6 @@ BAD = [
     ("output.rank_by", "segment", "rank_by 'segment' is not a numeric column"),
     ("output.format", "xlsx", "format"),
     ("segments.rules", "no_such_rules", "[segments] rules"),
-    ("codelists.efi", "none", "[segments]"),  # segments need the eFI band
     ("rules", [{"name": "r", "where": [["age", ">="]]}], "must be [column, op, value]"),
     ("rules", [{"name": "r", "where": [["age", "=>", 18]]}], "unknown op '=>'"),
     ("rules", [{"name": "r", "where": "age > 18"}], "where must be a list"),
@@ -328,3 +327,17 @@ def test_plausible_variable_names_are_accepted(tmp_path, name):
 def test_a_65_character_name_is_refused():
     with pytest.raises(ConfigError, match=r"\(65 characters\) is not shown"):
         load_key("A" * 65, environ={})
+
+
+def test_segments_without_an_efi_list_load_for_gp_data(tmp_path):
+    """GP data has no open eFI deficit list: segments then use recorded frailty, and the
+    eFI rule selects nobody (warned at run time) - a config without eFI is not an error."""
+    import warnings
+
+    from pophealth.contracts.exceptions import DataQualityWarning
+
+    cfg = _set(_base(tmp_path, tmp_path / "out"), "codelists.efi", "none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataQualityWarning)  # the dry run shows no notes
+        got = JobConfig.from_dict(cfg, base_dir=tmp_path)
+    assert got.segments and got.codelists["efi"] == "none"

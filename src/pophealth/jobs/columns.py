@@ -16,6 +16,8 @@ Includable columns
 * utilisation in the 12 months to the index date: ``prior_cost``,
   ``prior_emergency_admissions``, ``prior_ae_attendances``
 * ``segment_rule`` (the segmentation rule that placed the patient)
+* recorded frailty: ``frailty_recorded`` (latest MILDFRAIL/MODFRAIL/SEVFRAIL band),
+  ``frailty_band`` and ``frailty_source`` (recorded first, else the eFI band)
 
 Not includable, deliberately: identifiers (``patient_id``, ``nhs_number``, names,
 addresses), quasi-identifiers (``date_of_birth``, ``date_of_death``, ``lsoa``,
@@ -44,6 +46,7 @@ INCLUDABLE_COLUMNS = frozenset({
     "n_body_systems", "complex_multimorbidity",
     "prior_cost", "prior_emergency_admissions", "prior_ae_attendances",
     "segment_rule",
+    "frailty_recorded", "frailty_band", "frailty_source",
 })
 
 

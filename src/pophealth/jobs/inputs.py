@@ -198,7 +198,7 @@ def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, d
         counts["events"] = {k: {f: int(r[f]) for f in (
             "n_events", "n_other_system", "n_unrecognised", "n_unknown_patient",
             "n_after_index_date", "n_used")} for k, r in sorted(reports.items())}
-        patients = patient_table(register, scores, activity, index_date=idx)
+        patients = patient_table(register, scores, activity, index_date=idx, events=events)
         patients["_pseudo_source"] = register[config.id_column].to_numpy()
         stage("risk")
         if config.risk_model is not None or config.risk_fit is not None:
