@@ -67,19 +67,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     2  ''quoted  2
     3      U123  3
     """
-    out = frame
-    for col in _text_columns(frame):
-        s = frame[col].astype(object)
-        hit = _starts(s, _PATTERN)
-        if hit is None or not hit.any():
-            continue
-        if out is frame:
-            out = frame.copy()
-        values = s.to_numpy(copy=True)
-        mask = hit.to_numpy()
-        values[mask] = "'" + s[mask].astype(str).to_numpy()
-        out[col] = values
-    return out
+    return _edit_text_cells(frame, _PATTERN, lambda s: "'" + s)
 
 
 def restore_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -93,16 +81,22 @@ def restore_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     >>> restore_formulas(neutralise_formulas(t))["pcn"].tolist()
     ['=1+1', "'quoted", 'U123']
     """
+    return _edit_text_cells(frame, "^'", lambda s: s.str.slice(1))
+
+
+def _edit_text_cells(frame: pd.DataFrame, pattern: str, edit) -> pd.DataFrame:
+    """Apply ``edit`` (Series of str -> Series of str) to the text cells matching ``pattern``;
+    a copy is made only when a cell changes, and numeric columns are never touched."""
     out = frame
     for col in _text_columns(frame):
         s = frame[col].astype(object)
-        hit = _starts(s, "^'")
+        hit = _starts(s, pattern)
         if hit is None or not hit.any():
             continue
         if out is frame:
             out = frame.copy()
         values = s.to_numpy(copy=True)
         mask = hit.to_numpy()
-        values[mask] = s[mask].astype(str).str.slice(1).to_numpy()
+        values[mask] = edit(s[mask].astype(str)).to_numpy()
         out[col] = values
     return out
