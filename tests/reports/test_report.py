@@ -158,3 +158,19 @@ def test_missing_required_column_is_one_line_error_naming_it(crafted):
 
     with pytest.raises(SchemaError, match=r"^patients: missing column\(s\) \['lsoa'\]"):
         build_report(crafted.drop(columns="lsoa"), index_date="2025-04-01")
+
+
+@pytest.mark.parametrize("column", ["prior_cost", "risk", "age"])
+def test_text_in_a_numeric_column_is_refused_not_left_out(crafted, column):
+    """A text cost/risk/age used to be coerced to NaN and silently left out of the shares;
+    now it is the one-line ``numeric`` rule error, naming column and positions, not the value."""
+    from pophealth.contracts.exceptions import SchemaError
+
+    p = crafted.copy()
+    p[column] = p[column].astype(object)
+    p.iloc[[2, 5], p.columns.get_loc(column)] = "£1,200-SENTINEL"
+    with pytest.raises(SchemaError) as err:
+        build_report(p, index_date="2025-04-01")
+    msg = str(err.value)
+    assert f"column '{column}' breaks rule 'numeric' in 2 row(s); first positions [2, 5]" in msg
+    assert "SENTINEL" not in msg and "1,200" not in msg

@@ -23,6 +23,7 @@ from pophealth.areas import aggregate_by_area, crude_rate, dsr, sii, suppress
 from pophealth.areas.disclosure import control_counts
 from pophealth.cohorts import CostConcentration, cost_concentration
 from pophealth.contracts.exceptions import DataQualityWarning, SchemaError
+from pophealth.contracts.numeric import numeric_values
 
 __all__ = ["ReportTables", "report_tables", "MALE", "FEMALE", "BAND_WIDTH", "TOP_BAND"]
 
@@ -78,7 +79,7 @@ def _segment_tables(patients, population, cost):
     counts = np.bincount(codes[codes >= 0], minlength=len(cats))
     t = _controlled(cats, counts, "segment", population)
     if cost is not None:
-        c = pd.to_numeric(patients[cost], errors="coerce").to_numpy(dtype=float)
+        c = numeric_values(patients[cost], table="patients", column=cost)
         ok = (codes >= 0) & ~np.isnan(c)
         sums = np.bincount(codes[ok], weights=c[ok], minlength=len(cats))
         share = pd.array(np.round(100 * sums / sums.sum(), 1) if sums.sum() > 0
@@ -97,7 +98,7 @@ def _pyramid(patients) -> pd.DataFrame:
     scode = pd.Categorical(seg.to_numpy(), categories=cats).codes
     sx = pd.Series(patients["sex"].astype(object).to_numpy())
     is_m, is_f = sx.isin(list(MALE)).to_numpy(), sx.isin(list(FEMALE)).to_numpy()
-    age = pd.to_numeric(patients["age"], errors="coerce").to_numpy(dtype=float)
+    age = numeric_values(patients["age"], table="patients", column="age")
     keep = (is_m | is_f) & ~np.isnan(age) & (scode >= 0)
     n_bands = TOP_BAND // BAND_WIDTH + 1
     band = np.minimum(np.nan_to_num(age) // BAND_WIDTH, n_bands - 1).astype(np.int64)
@@ -123,7 +124,7 @@ def _tier_table(patients, population, risk):
     counts = np.bincount(codes[codes >= 0], minlength=len(cats))
     t = _controlled(cats, counts, "tier", population)
     if risk is not None:
-        r = pd.to_numeric(patients[risk], errors="coerce").to_numpy(dtype=float)
+        r = numeric_values(patients[risk], table="patients", column=risk)
         ok = (codes >= 0) & ~np.isnan(r)
         sums = np.bincount(codes[ok], weights=r[ok], minlength=len(cats))
         n = np.bincount(codes[ok], minlength=len(cats))
@@ -136,7 +137,7 @@ def _tier_table(patients, population, risk):
 
 
 def _concentration(patients, cost, population):
-    c = pd.to_numeric(patients[cost], errors="coerce")
+    c = pd.Series(numeric_values(patients[cost], table="patients", column=cost))
     n_missing = int(c.isna().sum())
     cc = cost_concentration(c.dropna().to_numpy(dtype=float), top=(0.01, 0.05, 0.2),
                             points=101)
