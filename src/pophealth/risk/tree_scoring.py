@@ -5,8 +5,9 @@ table in turn. Two exact alternatives are given here (equal to sklearn's raw pre
 bit for bit: the same comparisons and the same tree-by-tree summation order):
 
 * :func:`raw_predict_binned` - map each chunk of rows to the model's uint8 bins (its own
-  ``_bin_mapper`` thresholds) and walk the trees over the 8x smaller binned chunk
-  (sklearn's compiled ``predict_binned``), chunks shared among threads; this is what
+  ``_bin_mapper`` thresholds) and add each tree's leaf value from lookup tables on the
+  8x smaller binned chunk (:func:`compile_tree`; sklearn's compiled ``predict_binned``
+  for large trees), chunks shared among threads; this is what
   :meth:`~pophealth.risk.models.RiskModel.predict_proba` uses;
 * :func:`raw_predict_numpy` - a pure-numpy evaluator: all trees at once, all rows of a
   chunk level by level with fancy indexing (no compiled tree code at all; the reference
@@ -21,26 +22,81 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["raw_predict_binned", "raw_predict_numpy", "tree_arrays"]
+__all__ = ["MAX_LOOKUP_SPLITS", "compile_tree", "raw_predict_binned", "raw_predict_numpy",
+           "tree_arrays"]
 
 
 def _trees(est) -> list:
     return [it[0] for it in est._predictors]
 
 
+#: Trees with more split nodes than this are walked by scikit-learn's compiled code.
+MAX_LOOKUP_SPLITS = 12
+
+
+def compile_tree(nodes: np.ndarray, missing_bin: int) -> tuple | None:
+    """A small tree as lookup tables: ``(leaf_values, [(feature, bits), ...])``.
+
+    Split node ``j`` (in node order) sends a row left when bit ``j`` of the row's code is
+    set; ``bits[b]`` holds, for every split on ``feature``, whether bin ``b`` goes left
+    (``b == missing_bin``: the node's missing direction; else ``b <= bin_threshold``), so
+    a row's code is the OR of ``bits[row's bin]`` over the tree's features, and
+    ``leaf_values[code]`` is the value of the leaf the row reaches -- the leaf sklearn's
+    walk reaches, since every comparison is the same. None for a tree with categorical
+    splits or more than :data:`MAX_LOOKUP_SPLITS` splits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    >>> nodes = np.zeros(3, dtype=PREDICTOR_RECORD_DTYPE)  # root splits feature 2 at bin 4
+    >>> nodes["feature_idx"][0], nodes["bin_threshold"][0] = 2, 4
+    >>> nodes["left"][0], nodes["right"][0] = 1, 2
+    >>> nodes["is_leaf"] = [0, 1, 1]; nodes["value"] = [0.0, -1.5, 2.0]; nodes["depth"] = [0, 1, 1]
+    >>> leaf_values, tables = compile_tree(nodes, missing_bin=255)
+    >>> leaf_values.tolist(), [(f, bits[[0, 4, 5, 255]].tolist()) for f, bits in tables]
+    ([2.0, -1.5], [(2, [1, 1, 0, 0])])
+    """
+    internal = np.flatnonzero(nodes["is_leaf"] == 0)
+    k = len(internal)
+    if k > MAX_LOOKUP_SPLITS or (nodes["is_categorical"][internal] != 0).any():
+        return None
+    bit = np.zeros(len(nodes), dtype=np.int64)
+    bit[internal] = np.arange(k)
+    codes = np.arange(1 << k)
+    node = np.zeros(len(codes), dtype=np.intp)
+    leaf = nodes["is_leaf"].astype(bool)
+    for _ in range(int(nodes["depth"].max())):  # every code walks the tree at once
+        left = (codes >> bit[node]) & 1 == 1
+        node = np.where(leaf[node], node, np.where(left, nodes["left"][node],
+                                                   nodes["right"][node]).astype(np.intp))
+    dtype = np.uint8 if k <= 8 else np.uint16 if k <= 16 else np.uint32
+    bins = np.arange(256)
+    tables: dict[int, np.ndarray] = {}
+    for j, n in enumerate(internal):
+        goes_left = np.where(bins == missing_bin, bool(nodes["missing_go_to_left"][n]),
+                             bins <= int(nodes["bin_threshold"][n]))
+        f = int(nodes["feature_idx"][n])
+        tables[f] = tables.get(f, np.zeros(256, dtype=dtype)) | (goes_left.astype(dtype) << j)
+    return nodes["value"][node].astype(np.float64), list(tables.items())
+
+
 def raw_predict_binned(est, X: np.ndarray, *, n_threads: int | None = None,
-                       chunk_rows: int = 1 << 15) -> np.ndarray:
+                       chunk_rows: int = 1 << 16) -> np.ndarray:
     """Raw (log-odds) prediction of binary HistGradientBoosting ``est`` on float table ``X``.
 
     Equal to ``est._raw_predict(X).ravel()`` exactly. Rows are taken in chunks of
     ``chunk_rows``; each chunk is binned column by column straight from ``X`` (C or
-    Fortran order, read-only or strided: no float copy of the table), turned into a
-    row-major uint8 block (a 32768-row chunk of 41 features is 1.3 MB, cache-sized) and
-    walked through every tree. Chunks are shared among ``n_threads`` Python threads
-    (None: scikit-learn's choice, which follows ``OMP_NUM_THREADS`` and threadpoolctl
-    limits), each calling the compiled code with one OpenMP thread: a tree pass has
-    no OpenMP barrier, which on a shared machine cost up to 6x the single-thread time
-    (``benchmarks/results/risk_speed.md``). Memory: one uint8 copy of a chunk per thread.
+    Fortran order, read-only or strided: no float copy of the table) into a column-major
+    uint8 block, then every tree's leaf value is added in sklearn's order: a small tree
+    (:func:`compile_tree`) by one table lookup per feature it splits on and one for the
+    leaf, column-wise with numpy (2x less CPU than sklearn's row-by-row walk for the
+    default model); a larger one by sklearn's compiled ``predict_binned``. Chunks are
+    shared among ``n_threads`` Python threads (None: scikit-learn's choice, which
+    follows ``OMP_NUM_THREADS`` and threadpoolctl limits), each calling compiled code with
+    one OpenMP thread, so there is no per-tree OpenMP barrier (on a shared machine two
+    OpenMP threads cost 4-6x the single-thread CPU). Memory: a uint8 copy of a chunk per
+    thread.
 
     Examples
     --------
@@ -60,16 +116,19 @@ def raw_predict_binned(est, X: np.ndarray, *, n_threads: int | None = None,
         raise ValueError(f"raw_predict_binned: 'chunk_rows' must be >= 1 (got {chunk_rows})")
     n_threads = _openmp_effective_n_threads(n_threads)
     X = np.asarray(X, dtype=np.float64)  # a one-block float64 DataFrame gives a view
-    if X.ndim != 2 or X.shape[1] != len(est._bin_mapper.bin_thresholds_):
+    mapper = est._bin_mapper
+    if X.ndim != 2 or X.shape[1] != len(mapper.bin_thresholds_):
         raise ValueError(f"raw_predict_binned: X has shape {X.shape}, expected "
-                         f"(n, {len(est._bin_mapper.bin_thresholds_)})")
-    mapper, trees = est._bin_mapper, _trees(est)
+                         f"(n, {len(mapper.bin_thresholds_)})")
+    miss = mapper.missing_values_bin_idx_
+    compiled = [compile_tree(t.nodes, miss) for t in _trees(est)]
     # sklearn's compiled walk takes writable node tables (a model read from a read-only
     # memmap has none): copy those, once per tree
-    trees = [t if t.nodes.flags.writeable and t.binned_left_cat_bitsets.flags.writeable
-             else TreePredictor(t.nodes.copy(), t.binned_left_cat_bitsets.copy(),
-                                t.raw_left_cat_bitsets.copy()) for t in trees]
-    miss = mapper.missing_values_bin_idx_
+    walked = [None if c is not None
+              else t if t.nodes.flags.writeable and t.binned_left_cat_bitsets.flags.writeable
+              else TreePredictor(t.nodes.copy(), t.binned_left_cat_bitsets.copy(),
+                                 t.raw_left_cat_bitsets.copy())
+              for t, c in zip(_trees(est), compiled, strict=True)]
     is_cat = np.ascontiguousarray(mapper.is_categorical_, dtype=np.uint8)
     baseline = float(est._baseline_prediction.ravel()[0])
     out = np.empty(len(X))
@@ -78,17 +137,27 @@ def raw_predict_binned(est, X: np.ndarray, *, n_threads: int | None = None,
         chunk = X[start:start + chunk_rows]
         binned = np.empty(chunk.shape, dtype=np.uint8, order="F")
         _map_to_bins(chunk, mapper.bin_thresholds_, is_cat, miss, 1, binned)
-        binned = np.ascontiguousarray(binned)  # row-major: one row's bins in one cache line
+        rows = np.ascontiguousarray(binned) if any(w is not None for w in walked) else None
         acc = np.full(len(chunk), baseline)
-        for tree in trees:  # same order and summation as sklearn's _raw_predict
-            acc += tree.predict_binned(binned, miss, 1)
+        for tree, lookup in zip(walked, compiled, strict=True):  # sklearn's order and summation
+            if lookup is None:
+                acc += tree.predict_binned(rows, miss, 1)
+                continue
+            leaf_values, tables = lookup
+            if not tables:  # a one-leaf tree
+                acc += leaf_values[0]
+                continue
+            code = tables[0][1][binned[:, tables[0][0]]]
+            for f, bits in tables[1:]:
+                code |= bits[binned[:, f]]
+            acc += leaf_values[code]
         out[start:start + len(chunk)] = acc
 
     starts = range(0, len(X), chunk_rows)
     if n_threads <= 1 or len(starts) <= 1:
         for start in starts:
             score_chunk(start)
-    else:  # the compiled code releases the GIL: threads score different chunks
+    else:  # compiled code and numpy release the GIL: threads score different chunks
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(n_threads, len(starts))) as pool:
