@@ -2,8 +2,8 @@
 
 * :class:`RiskModel` - a scikit-learn classifier (default: histogram gradient boosting
   refitted on all rows, Platt-calibrated on 3-fold out-of-fold predictions) with
-  :meth:`RiskModel.predict_risk`; calibrated boosting is scored on the model's binned
-  table (:mod:`pophealth.risk.tree_scoring`), exactly as scikit-learn scores it.
+  :meth:`RiskModel.predict_risk`; calibrated boosting is scored by the exact evaluator of
+  :mod:`pophealth.risk.tree_scoring`, exactly as scikit-learn scores it.
 * :class:`CoxRiskModel` - lifelines' Cox proportional-hazards model of the time to the
   first emergency admission (``fitter_``), giving the same kind of risk Series.
 * :func:`survival_target` - (duration, event) from an outcomes table, censoring at
@@ -197,20 +197,20 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         """Class probabilities, shape (n, 2), columns in ``classes_`` order.
 
         Equal to the fitted scikit-learn estimator's ``predict_proba`` (calibrated gradient
-        boosting is scored through :func:`~pophealth.risk.tree_scoring.raw_predict_binned`,
+        boosting is scored through :func:`~pophealth.risk.tree_scoring.raw_predict`,
         which gives the same raw scores bit for bit).
         """
         X = self._validated(X)
         est = self.estimator_
         if self.method != "hgb" or not hasattr(est, "calibrated_classifiers_"):
             return est.predict_proba(X)
-        # calibrated gradient boosting: raw scores from the binned table (exactly sklearn's,
+        # calibrated gradient boosting: raw scores by lookup tables (exactly sklearn's,
         # see risk.tree_scoring), then each calibrator and the mean, as sklearn does
-        from pophealth.risk.tree_scoring import raw_predict_binned
+        from pophealth.risk.tree_scoring import raw_predict
 
         proba = np.zeros((len(X), 2))
         for cc in est.calibrated_classifiers_:
-            pos = cc.calibrators[0].predict(raw_predict_binned(cc.estimator, X))
+            pos = cc.calibrators[0].predict(raw_predict(cc.estimator, X))
             proba[:, 1] += pos
             proba[:, 0] += 1.0 - pos
         return proba / len(est.calibrated_classifiers_)
