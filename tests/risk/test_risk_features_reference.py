@@ -199,3 +199,21 @@ def test_positions_equal_the_index_lookup(ids, pid):
     np.testing.assert_array_equal(_positions(index, pid), expected)
     np.testing.assert_array_equal(_positions(index, pid.astype(np.uint64) if (pid >= 0).all()
                                              else pid), expected)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_nullable_and_numpy_flag_columns_by_hand(shuffled):
+    reg = pd.DataFrame({"patient_id": [1, 2, 3], "sex": ["M", "F", "F"], "age": [80, 50, 20]})
+    flags = pd.DataFrame({"copd": pd.array([True, None, False], dtype="boolean"),
+                          "n": pd.array([2, None, 0], dtype="Int64"),
+                          "asthma": np.array([False, True, True]),
+                          "efi": np.array([0.25, np.nan, 0.0])},
+                         index=pd.Index([1, 2, 3], name="patient_id"))
+    if shuffled:  # not in register order: each column taken through the positions
+        flags = flags.iloc[[2, 0, 1]]
+    act = _act().iloc[:0]
+    X = make_features(reg, flags, act, index_date="2025-04-01")
+    expected = pd.DataFrame({"copd": [1.0, np.nan, 0.0], "n": [2.0, np.nan, 0.0],
+                             "asthma": [0.0, 1.0, 1.0], "efi": [0.25, np.nan, 0.0]},
+                            index=pd.Index([1, 2, 3], name="patient_id"))
+    pd.testing.assert_frame_equal(X[list(expected.columns)], expected)

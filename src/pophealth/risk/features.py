@@ -127,11 +127,15 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
                     if "imd_decile" in register.columns else np.nan)
     _utilisation(act, ids, index_date, lookback_days, values[:, 3:len(BASE_FEATURES)])
     for j, c in enumerate(flag_cols, start=len(BASE_FEATURES)):
-        col = flags[c].to_numpy(dtype=float, na_value=np.nan)
+        s = flags[c]
+        # numpy bool/int/float: converted while copied into the block (no float temporary);
+        # nullable/Arrow dtypes: missing -> NaN first
+        col = (s.to_numpy() if isinstance(s.dtype, np.dtype)
+               else s.to_numpy(dtype=float, na_value=np.nan))
         if flag_pos is None:
             values[:, j] = col
         else:
-            np.take(col, flag_pos, out=values[:, j])
+            values[:, j] = col[flag_pos]
     table = pd.DataFrame(values, index=ids, columns=names, copy=False)
     if flags is not None:
         table.columns = pd.Index(list(BASE_FEATURES) + list(flag_cols))
