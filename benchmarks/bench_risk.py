@@ -20,7 +20,7 @@ Usage::
     python benchmarks/bench_risk.py --fit-patients 1000000 --score-patients 1000000 10000000
 
 Results go to ``benchmarks/results/bench_risk-<fit>-<largest score>.json``. The scoring
-candidates of issue 14 (ensemble or not, float32, numpy evaluator, threads, binned) are
+candidates of issue 14 (ensemble or not, tree sizes, evaluators, threads) are
 compared with their held-out accuracy in ``benchmarks/bench_risk_speed.py``
 (``benchmarks/results/risk_speed.md``).
 """

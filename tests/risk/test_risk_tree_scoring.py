@@ -9,8 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from pophealth.risk import tree_scoring
 from pophealth.risk.models import RiskModel
-from pophealth.risk.tree_scoring import raw_predict_binned, raw_predict_numpy, tree_arrays
+from pophealth.risk.tree_scoring import (
+    compile_tree,
+    raw_predict_binned,
+    raw_predict_numpy,
+    tree_arrays,
+)
 
 
 def _data(seed: int, n: int, p: int, nan_rate: float, integer: bool):
@@ -81,3 +87,62 @@ def test_binned_evaluator_accepts_read_only_and_strided_tables():
     assert np.array_equal(raw_predict_binned(est, frozen), ref)
     fortran = np.asfortranarray(X)
     assert np.array_equal(raw_predict_binned(est, fortran, chunk_rows=7), ref)
+
+
+@pytest.mark.parametrize("n_threads, chunk_rows", [(1, 64), (2, 64), (2, 1), (2, 10_000)])
+def test_lookup_and_compiled_walk_mixed_in_one_model_equal_sklearn(n_threads, chunk_rows,
+                                                                   monkeypatch):
+    # trees of 17-20 splits with the lookup limit at 18: some trees through sklearn's
+    # walk, the others through lookup tables (16+ bit codes): both paths, in one model
+    monkeypatch.setattr(tree_scoring, "MAX_LOOKUP_SPLITS", 18)
+    X, y = _data(7, 4000, 6, 0.15, True)
+    est = HistGradientBoostingClassifier(max_iter=25, max_leaf_nodes=31, min_samples_leaf=150,
+                                         random_state=0).fit(X, y)
+    compiled = [compile_tree(it[0].nodes) for it in est._predictors]
+    assert any(c is None for c in compiled) and any(c is not None for c in compiled)
+    Xt, _ = _data(8, 700, 6, 0.3, True)
+    Xt[:4] = np.array([np.inf, -np.inf, np.nan, 0.0])[:, None]
+    ref = est._raw_predict(Xt).ravel()
+    got = raw_predict_binned(est, Xt, n_threads=n_threads, chunk_rows=chunk_rows)
+    assert np.array_equal(got, ref)
+
+
+def test_categorical_trees_fall_back_to_sklearn_walk():
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.integers(0, 6, 600).astype(float), rng.normal(size=600)])
+    X[::9, 0] = np.nan
+    y = np.isin(X[:, 0], [1, 4]) ^ (rng.random(600) < 0.1)
+    est = HistGradientBoostingClassifier(max_iter=10, max_leaf_nodes=4,
+                                         categorical_features=[0], random_state=0).fit(X, y)
+    nodes = [it[0].nodes for it in est._predictors]
+    assert any((n["is_categorical"] != 0).any() for n in nodes)
+    assert all(compile_tree(n) is None for n in nodes if (n["is_categorical"] != 0).any())
+    assert np.array_equal(raw_predict_binned(est, X, chunk_rows=50), est._raw_predict(X).ravel())
+
+
+def test_compile_tree_by_hand_missing_direction_and_threshold_edge():
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+
+    # root: feature 0, x <= 3.5 left (missing left); left child: feature 1, x <= 0.0 left
+    # (missing right); leaves 2, 3, 4 with values 10, 20, 30
+    nodes = np.zeros(5, dtype=PREDICTOR_RECORD_DTYPE)
+    for i, (f, t, lft, rgt, ml) in {0: (0, 3.5, 1, 4, 1), 1: (1, 0.0, 2, 3, 0)}.items():
+        nodes["feature_idx"][i], nodes["num_threshold"][i] = f, t
+        nodes["left"][i], nodes["right"][i], nodes["missing_go_to_left"][i] = lft, rgt, ml
+    nodes["is_leaf"] = [0, 0, 1, 1, 1]
+    nodes["value"] = [0, 0, 10.0, 20.0, 30.0]
+    nodes["depth"] = [0, 1, 2, 2, 1]
+    leaf_values, splits = compile_tree(nodes)
+    assert splits == [(0, 3.5, True), (1, 0.0, False)]
+
+    def value(*x):  # the documented rule, split by split
+        code = 0
+        for j, (f, t, missing_left) in enumerate(splits):
+            code |= int(x[f] > t if missing_left else x[f] <= t) << j
+        return leaf_values[code]
+    # by hand: (x0, x1) -> leaf
+    nan, inf = np.nan, np.inf
+    cases = {(3.5, 0.0): 10.0, (3.5, 1e-300): 20.0, (np.nextafter(3.5, 4), 0.0): 30.0,
+             (nan, 0.0): 10.0, (nan, nan): 20.0, (-inf, nan): 20.0, (inf, -inf): 30.0,
+             (-inf, -inf): 10.0}
+    assert {k: value(*k) for k in cases} == cases

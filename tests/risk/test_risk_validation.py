@@ -43,6 +43,9 @@ def validation():
         "RiskModel": RiskModel().fit(X[train], y[train]).predict_risk(X[test]),
         "RiskModel_ensemble": RiskModel(ensemble=True).fit(X[train], y[train]).predict_risk(
             X[test]),
+        # the default before issue 14: 100 trees of at most 31 leaves at rate 0.1
+        "RiskModel_31x100": RiskModel(max_leaf_nodes=31, max_iter=100, learning_rate=0.1).fit(
+            X[train], y[train]).predict_risk(X[test]),
         "CoxRiskModel": CoxRiskModel().fit(X[train], survival_target(o[train])).predict_risk(
             X[test], horizon_days=365),
         "oracle": o.loc[test, "p_emergency_admission"],
@@ -69,18 +72,22 @@ def test_discrimination_and_calibration_near_oracle(validation, model, auroc_gap
 
 @pytest.mark.slow
 def test_default_single_model_meets_issue_14_bounds(validation):
-    # issue 14: the fast default (one refitted model, out-of-fold calibrator) keeps the
-    # calibration slope in 0.9-1.1 and gives up at most 0.005 held-out AUROC against the
-    # 3-model ensemble it replaced. (The issue's "AUROC within 0.02 of the oracle" is met by
-    # neither configuration at this training size: measured gaps 0.026 here, 0.022 with
-    # 100k training rows - see benchmarks/results/risk_speed.md; both stay within 0.035.)
+    # issue 14: the fast default (one refitted model of 50 trees of at most 7 leaves,
+    # out-of-fold calibrator) keeps the calibration slope in 0.9-1.1 and gives up at most
+    # 0.005 held-out AUROC against the 100-tree, 31-leaf model it replaced and against
+    # the 3-model ensemble (ensemble=True) of its own trees. The issue's "AUROC within 0.02 of the oracle" is met by no
+    # configuration on this generator: the held-out AUROC levels off at ~0.791 against an
+    # oracle of ~0.813 whatever the trees and the training size (100k to 500k rows, see
+    # benchmarks/results/risk_speed.md): the generator's outcome depends on a latent
+    # term the features do not carry. The bound is relative to the oracle, so it follows
+    # a change of generator.
     ev, risk, _ = validation
     got, oracle = ev["RiskModel"].loc[("all", "all")], ev["oracle"].loc[("all", "all")]
-    old = ev["RiskModel_ensemble"].loc[("all", "all")]
     assert got["auroc"] >= oracle["auroc"] - 0.035
     assert 0.9 <= got["calibration_slope"] <= 1.1
-    assert got["auroc"] >= old["auroc"] - 0.005
-    assert not np.allclose(risk["RiskModel"], risk["RiskModel_ensemble"])  # two real fits
+    for old in ("RiskModel_31x100", "RiskModel_ensemble"):
+        assert got["auroc"] >= ev[old].loc[("all", "all"), "auroc"] - 0.005, old
+    assert not np.allclose(risk["RiskModel"], risk["RiskModel_31x100"])  # two real fits
 
 
 @pytest.mark.slow

@@ -16,11 +16,15 @@ to ten zero-based row positions -- never a value. What is checked, and why:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.schema import (
+    ACTIVITY_KINDS,
+    ACTIVITY_REQUIRED,
     MAX_POSITIONS,
     Problem,
     as_datetime64,
@@ -29,7 +33,24 @@ from pophealth.contracts.schema import (
     validate_activity,
 )
 
-__all__ = ["check_feature_inputs"]
+__all__ = ["ActivityArrays", "check_feature_inputs"]
+
+
+class ActivityArrays(NamedTuple):
+    """The activity columns that make_features reads, checked, as numpy arrays.
+
+    ``date`` is naive ``datetime64`` (``ns`` or ``us``; NaT never, after the checks),
+    ``kind_codes`` indexes ``kinds`` (``-1`` missing never, after the checks), ``cost``
+    and ``length_of_stay`` are float64 (the latter None when the column is absent;
+    NaN there means no stay recorded).
+    """
+
+    patient_id: np.ndarray
+    date: np.ndarray
+    kind_codes: np.ndarray
+    kinds: tuple
+    cost: np.ndarray
+    length_of_stay: np.ndarray | None
 
 
 def _problem(table: str, column: str, rule: str, mask, detail: str = "") -> Problem | None:
@@ -97,8 +118,11 @@ def _raise(problems: list[Problem]) -> None:
                           [p.as_dict() for p in problems])
 
 
-def check_feature_inputs(register: pd.DataFrame, activity: pd.DataFrame, index_date) -> None:
+def check_feature_inputs(register: pd.DataFrame, activity: pd.DataFrame,
+                         index_date) -> ActivityArrays:
     """Raise :class:`SchemaError` (one line, every broken rule) if the inputs are unusable.
+
+    Returns the checked activity columns as :class:`ActivityArrays`.
 
     Parameters
     ----------
@@ -125,8 +149,68 @@ def check_feature_inputs(register: pd.DataFrame, activity: pd.DataFrame, index_d
             if p is not None:
                 problems.append(p)
     _raise(problems)
+    arrays = _plain_activity(activity)
+    if arrays is not None:
+        return arrays
     try:
         validate_activity(activity)
     except SchemaError as exc:  # the contract's message is one line per rule: make it one line
         raise SchemaError("make_features: " + " ".join(str(exc).split("\n  ")),
                           exc.problems) from None
+    return _general_activity(activity)
+
+
+def _numeric_array(s: pd.Series) -> np.ndarray | None:
+    """A plain numpy int/float column as float64 (None for any other dtype)."""
+    if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf":
+        return None
+    return s.to_numpy(dtype=np.float64)
+
+
+def _plain_activity(activity: pd.DataFrame) -> ActivityArrays | None:
+    """The arrays, if the columns have the plain dtypes and every rule provably holds.
+
+    Each rule of ``validate_activity`` is one reduction here; None means "not proved"
+    (another dtype, or a broken rule), never "invalid": the caller then runs the
+    contract itself.
+    """
+    cols = activity.columns
+    if not cols.is_unique or any(c not in cols for c in ACTIVITY_REQUIRED):
+        return None
+    pid, date, kind = activity["patient_id"], activity["date"], activity["kind"]
+    if not (isinstance(pid.dtype, np.dtype) and pid.dtype.kind in "iu"):
+        return None  # integer ids have no missing value; other id dtypes: the contract
+    if not (isinstance(date.dtype, np.dtype) and date.dtype in (np.dtype("M8[ns]"),
+                                                                 np.dtype("M8[us]"))):
+        return None  # naive ns/us datetimes fit in us: no range rule can break
+    dates = date.to_numpy()
+    if len(dates) and bool(np.isnat(dates).any()):
+        return None
+    if not isinstance(kind.dtype, pd.CategoricalDtype):
+        return None
+    kinds = tuple(kind.cat.categories)
+    codes = kind.cat.codes.to_numpy()
+    if not all(isinstance(k, str) and k in ACTIVITY_KINDS for k in kinds) or (
+            len(codes) and int(codes.min()) < 0):
+        return None  # a missing kind, or a category outside the allowed kinds
+    cost = _numeric_array(activity["cost"])
+    if cost is None or (len(cost) and not (bool((cost >= 0).all())  # NaN and < 0 fail here
+                                            and float(cost.max()) < np.inf)):
+        return None
+    los = None
+    if "length_of_stay" in cols:
+        los = _numeric_array(activity["length_of_stay"])
+        if los is None or (len(los) and bool(((los < 0) | (los == np.inf)).any())):
+            return None
+    return ActivityArrays(pid.to_numpy(), dates, codes, kinds, cost, los)
+
+
+def _general_activity(activity: pd.DataFrame) -> ActivityArrays:
+    """The arrays from any dtypes the contract accepts (after validate_activity passed)."""
+    codes, uniques = pd.factorize(activity["kind"], use_na_sentinel=True)
+    los = (pd.to_numeric(activity["length_of_stay"]).to_numpy(dtype=float, na_value=np.nan)
+           if "length_of_stay" in activity.columns else None)
+    return ActivityArrays(activity["patient_id"].to_numpy(),
+                          as_datetime64(activity["date"], unit="us"), codes,
+                          tuple(uniques), pd.to_numeric(activity["cost"]).to_numpy(dtype=float),
+                          los)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import SchemaError
-from pophealth.contracts.schema import as_datetime64, naive_timestamp
+from pophealth.contracts.schema import naive_timestamp
 from pophealth.core.ages import age_at
 from pophealth.core.conditions import register_ids
 from pophealth.risk.feature_inputs import check_feature_inputs
@@ -112,21 +112,34 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
     >>> int(X["prior_emergency_admissions"].sum()), X.shape
     (1, (2, 13))
     """
-    check_feature_inputs(register, activity, index_date)
+    act = check_feature_inputs(register, activity, index_date)
     ids = register_ids(register)
     n = len(ids)
-    out = {
-        "age": _age(register, index_date),
-        "male": _sex(register, n),
-        "imd_decile": (pd.to_numeric(register["imd_decile"])
-                       .to_numpy(dtype=float, na_value=np.nan)
-                       if "imd_decile" in register.columns else np.full(n, np.nan)),
-    }
-    out.update(_utilisation(activity, ids, index_date, lookback_days))
-    table = pd.DataFrame(out, index=ids)
-    if flags is None:
-        return table
-    return pd.concat([table, _flag_features(flags, ids)], axis=1)
+    flag_cols, flag_pos = _flag_layout(flags, ids) if flags is not None else ([], None)
+    names = [*BASE_FEATURES, *(str(c) for c in flag_cols)] if flags is not None else list(
+        BASE_FEATURES)
+    # one Fortran-ordered float64 block, filled column by column: the DataFrame wraps it
+    # without a copy and RiskModel reads it as a view (no per-column blocks to stack)
+    values = np.empty((n, len(names)), dtype=np.float64, order="F")
+    values[:, 0] = _age(register, index_date)
+    values[:, 1] = _sex(register, n)
+    values[:, 2] = (pd.to_numeric(register["imd_decile"]).to_numpy(dtype=float, na_value=np.nan)
+                    if "imd_decile" in register.columns else np.nan)
+    _utilisation(act, ids, index_date, lookback_days, values[:, 3:len(BASE_FEATURES)])
+    for j, c in enumerate(flag_cols, start=len(BASE_FEATURES)):
+        s = flags[c]
+        # numpy bool/int/float: converted while copied into the block (no float temporary);
+        # nullable/Arrow dtypes: missing -> NaN first
+        col = (s.to_numpy() if isinstance(s.dtype, np.dtype)
+               else s.to_numpy(dtype=float, na_value=np.nan))
+        if flag_pos is None:
+            values[:, j] = col
+        else:
+            values[:, j] = col[flag_pos]
+    table = pd.DataFrame(values, index=ids, columns=names, copy=False)
+    if flags is not None:
+        table.columns = pd.Index(list(BASE_FEATURES) + list(flag_cols))
+    return table
 
 
 def _age(register: pd.DataFrame, index_date) -> np.ndarray:
@@ -153,41 +166,63 @@ def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
     return np.append(value, np.nan)[codes]  # code -1 (missing) -> the trailing NaN
 
 
-def _utilisation(activity: pd.DataFrame, ids: pd.Index, index_date, lookback_days: int) -> dict:
+def _positions(ids: pd.Index, patient_id: np.ndarray) -> np.ndarray:
+    """Register position of every activity row; ``len(ids)`` for a patient not on it.
+
+    Integer ids spanning a range at most 8x the register's size go through a dense
+    lookup table (one gather per row); other ids through the Index's hash table.
+    """
     n = len(ids)
+    values = ids.to_numpy()
+    if values.dtype.kind in "iu" and patient_id.dtype.kind in "iu" and n and len(patient_id):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < 8 * n + 1024:
+            table = np.full(hi - lo + 2, n, dtype=np.int64)  # last slot: off the range
+            table[values.astype(np.int64) - lo] = np.arange(n)
+            off = patient_id.astype(np.int64) - lo  # a new array: changed in place below
+            off[(off < 0) | (off > hi - lo)] = hi - lo + 1
+            return table[off]
+    pos = ids.get_indexer(patient_id)
+    pos[pos < 0] = n
+    return pos
+
+
+def _utilisation(act, ids: pd.Index, index_date, lookback_days: int, out: np.ndarray) -> None:
+    """Write the counts, bed days and cost (``BASE_FEATURES[3:]``) into ``out`` (n x 8)."""
+    n = len(ids)
+    k = len(UTILISATION_KINDS)
     # one date convention (contracts.schema): tz-aware dates and index_date on local
-    # wall-clock time, numpy or Arrow, any unit; NaT compares False (not counted)
-    idx = np.datetime64(naive_timestamp(index_date), "us")
-    date = as_datetime64(activity["date"], unit="us")
-    pos = ids.get_indexer(activity["patient_id"])
-    since = idx - pd.Timedelta(days=lookback_days).to_timedelta64().astype("m8[us]")
-    keep = (pos >= 0) & (date > since) & (date <= idx)
-    pos = pos[keep]
-    # the few distinct kinds are matched once; every row then maps through its code
-    codes, uniques = pd.factorize(activity["kind"], use_na_sentinel=True)
-    names = list(UTILISATION_KINDS)
-    slot_of = {k: i for i, kinds in enumerate(UTILISATION_KINDS.values()) for k in kinds}
-    slot = np.array([slot_of.get(u, -1) if isinstance(u, str) else -1 for u in uniques]
-                    + [-1], dtype=np.int64)[codes[keep]]  # code -1 (missing) -> no feature
-    counted = slot >= 0
-    counts = np.bincount(pos[counted] * len(names) + slot[counted],
-                         minlength=n * len(names)).reshape(n, len(names)).astype(float)
-    out = {name: counts[:, i] for i, name in enumerate(names)}
-    if "length_of_stay" in activity.columns:
-        los = pd.to_numeric(activity["length_of_stay"]).to_numpy(  # checked: numeric
-            dtype=float, na_value=0.0)[keep]  # a missing stay counts as 0 bed days
-        admission = np.array([isinstance(u, str) and u in _ADMISSIONS for u in uniques]
+    # wall-clock time (converted by check_feature_inputs); naive ns/us used in their unit
+    unit = np.datetime_data(act.date.dtype)[0]
+    idx = np.datetime64(naive_timestamp(index_date), "us").astype(f"M8[{unit}]")
+    since = idx - pd.Timedelta(days=lookback_days).to_timedelta64().astype(f"m8[{unit}]")
+    # row: the register position, or n (a discarded bin) for a row outside the look-back
+    # window, off the register, or with a NaT date (NaT compares False)
+    row = _positions(ids, act.patient_id)
+    np.copyto(row, n, where=~((act.date > since) & (act.date <= idx)))
+    # the few distinct kinds are matched once; every row then maps through its code:
+    # slot 0-5 a count feature, k no count (code -1, a missing kind, maps to the last)
+    slot_of = {kind: i for i, kinds in enumerate(UTILISATION_KINDS.values()) for kind in kinds}
+    slot = np.array([slot_of.get(u, k) if isinstance(u, str) else k for u in act.kinds] + [k],
+                    dtype=np.int64)
+    key = row * (k + 1)
+    key += slot[act.kind_codes]
+    counts = np.bincount(key, minlength=(n + 1) * (k + 1)).reshape(n + 1, k + 1)
+    out[:, :k] = counts[:n, :k]
+    out[:, k] = 0.0  # bed days: a missing stay counts as 0
+    if act.length_of_stay is not None:
+        admission = np.array([isinstance(u, str) and u in _ADMISSIONS for u in act.kinds]
                              + [False])
-        adm = admission[codes[keep]]
-        out["prior_bed_days"] = np.bincount(pos[adm], weights=los[adm], minlength=n)
-    else:
-        out["prior_bed_days"] = np.zeros(n)
-    cost = pd.to_numeric(activity["cost"]).to_numpy(dtype=float)[keep]  # checked: no NaN
-    out["prior_cost"] = np.bincount(pos, weights=cost, minlength=n)
-    return out
+        adm = np.flatnonzero(admission[act.kind_codes] & (row < n))  # a few % of rows
+        los = act.length_of_stay[adm]
+        out[:, k] = np.bincount(row[adm], weights=np.where(np.isnan(los), 0.0, los),
+                                minlength=n)
+    out[:, k + 1] = np.bincount(row, weights=act.cost, minlength=n + 1)[:n]
 
 
-def _flag_features(flags: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+def _flag_layout(flags: pd.DataFrame, ids: pd.Index) -> tuple[list, np.ndarray | None]:
+    """The flag columns used as features and each register patient's row in ``flags``
+    (None when ``flags`` is already in register order)."""
     clash = [c for c in flags.columns if c in BASE_FEATURES]
     if clash:
         raise SchemaError(f"flags: column(s) {clash} clash with base feature names "
@@ -196,6 +231,8 @@ def _flag_features(flags: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
                            for c in clash])
     cols = [c for c in flags.columns
             if pd.api.types.is_bool_dtype(flags[c]) or pd.api.types.is_numeric_dtype(flags[c])]
+    if flags.index.equals(ids):
+        return cols, None  # same ids in the same order (hence unique, as the register's)
     if not flags.index.is_unique:
         dup = flags.index.duplicated(keep=False)
         raise SchemaError(f"flags: index breaks rule 'unique' in {int(dup.sum())} row(s)",
@@ -209,6 +246,4 @@ def _flag_features(flags: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
             f"(rule 'covers_register'); first register positions {np.flatnonzero(absent)[:10].tolist()}",
             [{"column": "patient_id", "rule": "covers_register", "count": int(absent.sum()),
               "positions": np.flatnonzero(absent)[:10].tolist()}])
-    sub = flags[cols].iloc[pos]
-    return pd.DataFrame({c: sub[c].to_numpy(dtype=float, na_value=np.nan) for c in cols},
-                        index=ids)
+    return cols, pos

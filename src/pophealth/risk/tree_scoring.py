@@ -4,16 +4,17 @@ scikit-learn's ``predict_proba`` walks each of the model's trees over the whole 
 table in turn. Two exact alternatives are given here (equal to sklearn's raw prediction
 bit for bit: the same comparisons and the same tree-by-tree summation order):
 
-* :func:`raw_predict_binned` - map the table once to the model's uint8 bins (its own
-  ``_bin_mapper``) and walk the trees over the 8x smaller binned table (sklearn's compiled
-  ``predict_binned``) with OpenMP threads; this is what
-  :meth:`~pophealth.risk.models.RiskModel.predict_proba` uses;
+* :func:`raw_predict` - chunks of rows over threads; a small tree's leaf value from a
+  lookup table indexed by one vectorised comparison per split (:func:`compile_tree`),
+  a large one by sklearn's compiled walk of the chunk binned with the model's own
+  ``_bin_mapper``; this is what :meth:`~pophealth.risk.models.RiskModel.predict_proba`
+  uses (``raw_predict_binned`` is its former name);
 * :func:`raw_predict_numpy` - a pure-numpy evaluator: all trees at once, all rows of a
   chunk level by level with fancy indexing (no compiled tree code at all; the reference
   that the tests compare with sklearn, and a benchmark candidate).
 
-Both need that a split's float threshold is the bin threshold it was learnt at, which a
-model fitted by sklearn always satisfies and
+The binned walk and the numpy evaluator need that a split's float threshold is the bin
+threshold it was learnt at, which a model fitted by sklearn always satisfies and
 :func:`~pophealth.risk.model_state.from_state` checks for a model read from a file.
 """
 
@@ -21,21 +22,77 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["raw_predict_binned", "raw_predict_numpy", "tree_arrays"]
+__all__ = ["MAX_LOOKUP_SPLITS", "compile_tree", "raw_predict", "raw_predict_binned",
+           "raw_predict_numpy", "tree_arrays"]
 
 
 def _trees(est) -> list:
     return [it[0] for it in est._predictors]
 
 
-def raw_predict_binned(est, X: np.ndarray, *, n_threads: int | None = None,
-                       chunk_rows: int = 1 << 17) -> np.ndarray:
+#: Trees with more split nodes than this are walked by scikit-learn's compiled code.
+MAX_LOOKUP_SPLITS = 12
+
+
+def compile_tree(nodes: np.ndarray) -> tuple | None:
+    """A small tree as ``(leaf_values, splits)``: its splits and a lookup table of leaves.
+
+    ``splits`` lists ``(feature, threshold, missing_go_to_left)`` per split node (in node
+    order, Python scalars). Bit ``j`` of a row's code is ``x <= threshold`` for split
+    ``j`` -- or, when missing values go left, ``x > threshold`` (a NaN is neither) -- so
+    a row goes left at split ``j`` exactly when sklearn's raw-data walk sends it left
+    (``x <= threshold``, NaN by the missing direction). Every code was walked through
+    the tree once, so ``leaf_values[code]`` is the value of the leaf that sklearn's walk
+    reaches (splits off the row's path do not matter). None for a tree with categorical
+    splits or more than :data:`MAX_LOOKUP_SPLITS` splits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    >>> nodes = np.zeros(3, dtype=PREDICTOR_RECORD_DTYPE)  # root: feature 2 at 0.5
+    >>> nodes["feature_idx"][0], nodes["num_threshold"][0] = 2, 0.5
+    >>> nodes["left"][0], nodes["right"][0] = 1, 2
+    >>> nodes["is_leaf"] = [0, 1, 1]; nodes["value"] = [0.0, -1.5, 2.0]; nodes["depth"] = [0, 1, 1]
+    >>> leaf_values, splits = compile_tree(nodes)
+    >>> leaf_values.tolist(), splits
+    ([2.0, -1.5], [(2, 0.5, False)])
+    """
+    internal = np.flatnonzero(nodes["is_leaf"] == 0)
+    k = len(internal)
+    if k > MAX_LOOKUP_SPLITS or (nodes["is_categorical"][internal] != 0).any():
+        return None
+    bit = np.zeros(len(nodes), dtype=np.int64)
+    bit[internal] = np.arange(k)
+    flip = nodes["missing_go_to_left"].astype(np.int64)  # there, a set bit means "right"
+    codes = np.arange(1 << k)
+    node = np.zeros(len(codes), dtype=np.intp)
+    leaf = nodes["is_leaf"].astype(bool)
+    for _ in range(int(nodes["depth"].max())):  # every code walks the tree at once
+        left = ((codes >> bit[node]) & 1) ^ flip[node] == 1
+        node = np.where(leaf[node], node, np.where(left, nodes["left"][node],
+                                                   nodes["right"][node]).astype(np.intp))
+    splits = [(int(nodes["feature_idx"][i]), float(nodes["num_threshold"][i]),
+               bool(nodes["missing_go_to_left"][i])) for i in internal]
+    return nodes["value"][node].astype(np.float64), splits
+
+
+def raw_predict(est, X: np.ndarray, *, n_threads: int | None = None,
+                chunk_rows: int = 1 << 14) -> np.ndarray:
     """Raw (log-odds) prediction of binary HistGradientBoosting ``est`` on float table ``X``.
 
-    Equal to ``est._raw_predict(X).ravel()`` exactly. Rows are binned and scored in
-    chunks of ``chunk_rows`` (memory: one uint8 copy of a chunk) with ``n_threads``
-    OpenMP threads (None: scikit-learn's own choice, which follows ``OMP_NUM_THREADS``
-    and threadpoolctl limits).
+    Equal to ``est._raw_predict(X).ravel()`` exactly: the same comparisons and the same
+    tree-by-tree summation. Rows are taken in chunks of ``chunk_rows`` straight from
+    ``X`` (C or Fortran order, read-only or strided: no copy of a float64 table; a
+    one-block float64 DataFrame's values are a view). A small tree (:func:`compile_tree`)
+    adds its leaf values with one vectorised comparison of a column per split, giving
+    each row's code, and one lookup (no per-row walk, no binning); a larger or
+    categorical tree is walked by sklearn's compiled ``predict_binned`` on the chunk
+    binned with the model's own ``_bin_mapper``. Chunks are shared among ``n_threads``
+    Python threads (None: scikit-learn's choice, which follows ``OMP_NUM_THREADS`` and
+    threadpoolctl limits), each running compiled code with one OpenMP thread, so there is
+    no per-tree OpenMP barrier (on a shared machine two OpenMP threads cost 4-6x the
+    single-thread CPU).
 
     Examples
     --------
@@ -44,32 +101,71 @@ def raw_predict_binned(est, X: np.ndarray, *, n_threads: int | None = None,
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(500, 3)); X[::7, 1] = np.nan
     >>> est = HistGradientBoostingClassifier(max_iter=20).fit(X, X[:, 0] + rng.normal(size=500) > 0)
-    >>> bool(np.array_equal(raw_predict_binned(est, X), est._raw_predict(X).ravel()))
+    >>> bool(np.array_equal(raw_predict(est, X, chunk_rows=64), est._raw_predict(X).ravel()))
     True
     """
+    from sklearn.ensemble._hist_gradient_boosting._binning import _map_to_bins
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
+    if chunk_rows < 1:
+        raise ValueError(f"raw_predict: 'chunk_rows' must be >= 1 (got {chunk_rows})")
     n_threads = _openmp_effective_n_threads(n_threads)
     X = np.asarray(X, dtype=np.float64)
-    mapper, trees = est._bin_mapper, _trees(est)
+    mapper = est._bin_mapper
+    if X.ndim != 2 or X.shape[1] != len(mapper.bin_thresholds_):
+        raise ValueError(f"raw_predict: X has shape {X.shape}, expected "
+                         f"(n, {len(mapper.bin_thresholds_)})")
+    miss = mapper.missing_values_bin_idx_
+    compiled = [compile_tree(t.nodes) for t in _trees(est)]
     # sklearn's compiled walk takes writable node tables (a model read from a read-only
     # memmap has none): copy those, once per tree
-    trees = [t if t.nodes.flags.writeable and t.binned_left_cat_bitsets.flags.writeable
-             else TreePredictor(t.nodes.copy(), t.binned_left_cat_bitsets.copy(),
-                                t.raw_left_cat_bitsets.copy()) for t in trees]
-    miss = mapper.missing_values_bin_idx_
+    walked = [None if c is not None
+              else t if t.nodes.flags.writeable and t.binned_left_cat_bitsets.flags.writeable
+              else TreePredictor(t.nodes.copy(), t.binned_left_cat_bitsets.copy(),
+                                 t.raw_left_cat_bitsets.copy())
+              for t, c in zip(_trees(est), compiled, strict=True)]
+    any_walked = any(w is not None for w in walked)
+    is_cat = np.ascontiguousarray(mapper.is_categorical_, dtype=np.uint8)
+    baseline = float(est._baseline_prediction.ravel()[0])
     out = np.empty(len(X))
-    for start in range(0, len(X), chunk_rows):  # chunks of rows, not patients one by one
+
+    def score_chunk(start: int) -> None:  # a chunk of rows, never one patient at a time
         chunk = X[start:start + chunk_rows]
-        if not (chunk.flags.c_contiguous and chunk.flags.writeable):  # sklearn's binning
-            chunk = np.array(chunk, order="C")  # needs a writable C array (read-only memmaps)
-        binned = mapper.transform(chunk)
-        acc = np.full(len(binned), float(est._baseline_prediction.ravel()[0]))
-        for tree in trees:  # same order and summation as sklearn's _raw_predict
-            acc += tree.predict_binned(binned, miss, n_threads)
-        out[start:start + chunk_rows] = acc
+        rows = None
+        if any_walked:  # sklearn's walk of the binned chunk (row-major: cache-friendly)
+            binned = np.empty(chunk.shape, dtype=np.uint8, order="F")
+            _map_to_bins(chunk, mapper.bin_thresholds_, is_cat, miss, 1, binned)
+            rows = np.ascontiguousarray(binned)
+        bit = np.empty(len(chunk), dtype=bool)
+        acc = np.full(len(chunk), baseline)
+        for tree, lookup in zip(walked, compiled, strict=True):  # sklearn's order and sum
+            if lookup is None:
+                acc += tree.predict_binned(rows, miss, 1)
+                continue
+            leaf_values, splits = lookup
+            code = np.zeros(len(chunk), dtype=np.uint8 if len(splits) <= 8 else np.uint32)
+            for j, (f, threshold, missing_left) in enumerate(splits):
+                compare = np.greater if missing_left else np.less_equal  # NaN: both False
+                compare(chunk[:, f], threshold, out=bit)
+                code |= np.left_shift(bit, j, dtype=code.dtype)
+            acc += leaf_values[code]
+        out[start:start + len(chunk)] = acc
+
+    starts = range(0, len(X), chunk_rows)
+    if n_threads <= 1 or len(starts) <= 1:
+        for start in starts:
+            score_chunk(start)
+    else:  # compiled code and numpy release the GIL: threads score different chunks
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(n_threads, len(starts))) as pool:
+            list(pool.map(score_chunk, starts))
     return out
+
+
+#: The name before issue 14's lookup scoring (the trees are no longer always binned).
+raw_predict_binned = raw_predict
 
 
 def tree_arrays(est) -> dict[str, np.ndarray]:
