@@ -5,6 +5,9 @@ Everything here works on whole columns with numpy/pyarrow and never loops over r
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -17,18 +20,22 @@ _DENSE_FACTOR = 8
 _SAMPLE = 4_096
 
 
-def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def factorize(values) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(codes, uniques)`` with ``codes == -1`` for missing values.
 
+    ``values`` is a pandas Series, a numpy array or an Arrow (chunked) array. ``codes``
+    is a signed integer array of the narrowest width at hand (a categorical's or Arrow
+    dictionary's own indices are not widened).
     Categorical and Arrow dictionary columns reuse their dictionary without hashing;
     Arrow string columns are dictionary-encoded by Arrow (C++, GIL released); numpy
     object columns go through :func:`_factorize_objects`.
     """
+    if is_arrow_array(values):
+        return _factorize_arrow(values)
     if isinstance(values, pd.Series):
         dtype = values.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            codes = values.cat.codes.to_numpy()
-            return codes.astype(np.int64, copy=False), np.asarray(dtype.categories, dtype=object)
+            return values.cat.codes.to_numpy(), np.asarray(dtype.categories, dtype=object)
         arrow = _arrow_of(values)
         if arrow is not None:
             return _factorize_arrow(arrow)
@@ -68,6 +75,134 @@ def is_constant_object(values: np.ndarray) -> bool:
     return bool(np.all(values == first))
 
 
+def is_arrow_table(obj) -> bool:
+    """True for a :class:`pyarrow.Table` (without importing pyarrow when it is not loaded)."""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(obj, pa.Table)
+
+
+def is_arrow_source(obj) -> bool:
+    """True for an Arrow table or a re-readable Arrow batch source: an object with an
+    Arrow ``schema`` and ``to_batches(columns=...)`` (a :class:`pyarrow.dataset.Dataset`,
+    :func:`pophealth.engines.io.scan`). A one-shot ``RecordBatchReader`` is not one: a
+    second pass over it would silently see no rows."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return False
+    if isinstance(obj, pa.Table):
+        return True
+    return isinstance(getattr(obj, "schema", None), pa.Schema) and callable(
+        getattr(obj, "to_batches", None)) and not isinstance(obj, pa.RecordBatchReader)
+
+
+def is_arrow_array(obj) -> bool:
+    """True for a :class:`pyarrow.Array` or :class:`pyarrow.ChunkedArray`."""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(obj, (pa.Array, pa.ChunkedArray))
+
+
+@dataclass
+class EventChunk:
+    """Rows ``offset:offset + n`` of an events table, as the flag core reads them."""
+
+    offset: int
+    n: int
+    codes: object  # pandas Series or Arrow chunked array
+    systems: object
+    pids: np.ndarray | None  # None when some ids are missing (see null_ids)
+    dates: np.ndarray | None
+    null_ids: np.ndarray | None = None  # absolute positions of missing patient ids
+
+
+class EventColumns:
+    """The events of :func:`pophealth.flag_conditions` as chunks, from a pandas
+    DataFrame, an Arrow table or an Arrow batch source (:func:`is_arrow_source`): one
+    code path for all. Arrow codes and systems stay dictionary arrays (never decoded);
+    patient ids and dates become numpy int64 per chunk, so an Arrow source is read
+    batch by batch and never whole in memory.
+    """
+
+    COLUMNS = ("patient_id", "code", "code_system", "date")
+
+    def __init__(self, events) -> None:
+        self.events = events
+        self.arrow = is_arrow_source(events)
+        if self.arrow:
+            self.names = [str(c) for c in events.schema.names]
+        else:
+            self.names = [str(c) for c in events.columns]
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    def chunks(self, rows: int, table: str = "events"):
+        """Yield :class:`EventChunk` of about ``rows`` rows, in order."""
+        if not self.arrow:
+            yield from self._pandas_chunks(rows, table)
+            return
+        need = [c for c in self.COLUMNS if c in self.names]
+        if is_arrow_table(self.events):
+            batches = self.events.select(need).to_batches()
+        else:
+            batches = self.events.to_batches(columns=need)
+        group, size, offset = [], 0, 0
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            group.append(batch)
+            size += batch.num_rows
+            if size >= rows:
+                yield self._arrow_chunk(group, offset, table)
+                offset += size
+                group, size = [], 0
+        if group:
+            yield self._arrow_chunk(group, offset, table)
+
+    def _pandas_chunks(self, rows: int, table: str):
+        ev = self.events
+        n = len(ev)
+        pids = id_array(ev["patient_id"], table)
+        dates = datetimes(ev["date"]) if self.has("date") else None
+        for a in range(0, n, rows):
+            b = min(n, a + rows)
+            yield EventChunk(a, b - a, ev["code"].iloc[a:b], ev["code_system"].iloc[a:b],
+                             pids[a:b], None if dates is None else dates[a:b])
+
+    def _arrow_chunk(self, group: list, offset: int, table: str) -> EventChunk:
+        import pyarrow as pa
+
+        t = pa.Table.from_batches(group)
+        col = t.column("patient_id")
+        n = t.num_rows
+        chunk = EventChunk(offset, n, t.column("code"), t.column("code_system"), None, None)
+        if col.null_count:
+            missing = col.is_null().to_numpy(zero_copy_only=False)
+            chunk.null_ids = offset + np.flatnonzero(missing)
+            return chunk
+        if pa.types.is_integer(col.type):
+            chunk.pids = col.to_numpy().astype(np.int64, copy=False)
+        else:
+            chunk.pids = id_array(col.to_pandas(), table)
+        if self.has("date"):
+            chunk.dates = _arrow_datetimes(t.column("date"))
+        return chunk
+
+
+def _arrow_datetimes(col) -> np.ndarray:
+    """An Arrow date column as :func:`datetimes` gives it (NaT = int64 min)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_timestamp(col.type) and col.type.tz is None):
+        return datetimes(col.to_pandas())  # dates, tz-aware, strings: the pandas rules
+    if col.type.unit != "ns":
+        col = pc.cast(col, pa.timestamp("ns"))  # out-of-range dates raise
+    ns = pc.cast(col, pa.int64())
+    if ns.null_count:
+        ns = ns.fill_null(np.iinfo(np.int64).min)
+    return ns.to_numpy().astype(np.int64, copy=False)
+
+
 def _arrow_of(series: pd.Series):
     arr = series.array
     if isinstance(series.dtype, (pd.ArrowDtype,)) or (
@@ -89,8 +224,14 @@ def _factorize_arrow(chunked) -> tuple[np.ndarray, np.ndarray]:
     if chunked.num_chunks == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     dictionary = chunked.chunk(0).dictionary
-    parts = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunked.chunks]
-    codes = np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
+    parts = []
+    for c in chunked.chunks:
+        idx = c.indices
+        if pa.types.is_unsigned_integer(idx.type):
+            idx = idx.cast(pa.int64())
+        parts.append((idx.fill_null(-1) if idx.null_count else idx).to_numpy(
+            zero_copy_only=False))
+    codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return codes, np.asarray(dictionary.to_pylist(), dtype=object)
 
 
