@@ -169,3 +169,47 @@ def test_an_arrow_table_without_a_code_system_column_is_refused():
     t = pa.table({"patient_id": [1], "code": ["I50"]})
     with pytest.raises(SchemaError, match="missing column 'code_system'"):
         ph.charlson(t, register=pd.DataFrame({"patient_id": [1]}), index_date=INDEX_DATE)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=event_tables(max_events=60), chunk=st.integers(1, 25), rg=st.integers(1, 9),
+       cl=st.sampled_from([CHARLSON, ELIX]))
+def test_a_filtered_parquet_scan_equals_the_filtered_frame(tmp_path_factory, data, chunk, rg,
+                                                            cl):
+    """The scan hands the core unfiltered batches with a row mask: the rows failing the
+    filter must be absent from every count, exactly as if filtered out beforehand."""
+    register, events = data
+    path = tmp_path_factory.mktemp("scan") / "ev.parquet"
+    pq.write_table(pa.Table.from_pandas(events, preserve_index=False), path,
+                   row_group_size=rg)
+    flt = ds.field("code_system") == "icd10"
+    want = _flags(events[events.code_system == "icd10"].reset_index(drop=True), cl, register,
+                  365)
+    old = conditions._CHUNK_ROWS
+    conditions._CHUNK_ROWS = chunk
+    try:
+        _same(_flags(scan(path, filter=flt), cl, register, 365), want)
+    finally:
+        conditions._CHUNK_ROWS = old
+
+
+def test_missing_ids_on_rows_a_scan_filters_out_do_not_count(tmp_path):
+    """A missing id on a row the filter drops is not an error; one on a kept row is,
+    at its position among the kept rows."""
+    t = pa.table({"patient_id": pa.array([1, None, 2, None], pa.int64()),
+                  "code": ["I50", "X1", "I50", "I21"],
+                  "code_system": ["icd10", "snomed", "icd10", "icd10"]})
+    pq.write_table(t, tmp_path / "ev.parquet")
+    reg = pd.DataFrame({"patient_id": [1, 2]})
+    only_first_three = scan(tmp_path / "ev.parquet", filter=ds.field("patient_id").is_valid()
+                            | (ds.field("code_system") == "snomed"))
+    assert only_first_three.on is None  # two columns: Arrow's own filter
+    kept = scan(tmp_path / "ev.parquet", filter=ds.field("code_system") == "icd10")
+    with pytest.raises(SchemaError, match=r"in 1 row\(s\); first positions \[2\]$"):
+        ph.flag_conditions(kept, CHARLSON, register=reg, index_date=INDEX_DATE)
+    pq.write_table(t.slice(0, 3), tmp_path / "ev3.parquet")
+    flags = ph.flag_conditions(scan(tmp_path / "ev3.parquet",
+                                    filter=ds.field("code_system") == "icd10"),
+                               CHARLSON, register=reg, index_date=INDEX_DATE)
+    assert flags["chf"].tolist() == [True, True]
+    assert flags.attrs["pophealth_report"]["n_events"] == 2

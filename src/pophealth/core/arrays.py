@@ -109,17 +109,18 @@ class EventChunk:
     n: int
     codes: object  # pandas Series or Arrow chunked array
     systems: object
-    pids: np.ndarray | None  # None when some ids are missing (see null_ids)
-    dates: np.ndarray | None
+    pids: np.ndarray | ArrowRows | None  # None when some ids are missing (see null_ids)
+    dates: np.ndarray | ArrowRows | None
     null_ids: np.ndarray | None = None  # absolute positions of missing patient ids
+    keep: np.ndarray | None = None  # rows of the arrays that exist (a scan's filter)
 
 
 class EventColumns:
     """The events of :func:`pophealth.flag_conditions` as chunks, from a pandas
     DataFrame, an Arrow table or an Arrow batch source (:func:`is_arrow_source`): one
     code path for all. Arrow codes and systems stay dictionary arrays (never decoded);
-    patient ids and dates become numpy int64 per chunk, so an Arrow source is read
-    batch by batch and never whole in memory.
+    Arrow patient ids and dates become numpy int64 only for the rows the core asks for
+    (:class:`ArrowRows`); an Arrow source is read batch by batch, never whole in memory.
     """
 
     COLUMNS = ("patient_id", "code", "code_system", "date")
@@ -142,21 +143,24 @@ class EventColumns:
             return
         need = [c for c in self.COLUMNS if c in self.names]
         if is_arrow_table(self.events):
-            batches = self.events.select(need).to_batches()
+            pairs = ((b, None) for b in self.events.select(need).to_batches())
+        elif callable(getattr(self.events, "to_masked_batches", None)):
+            pairs = self.events.to_masked_batches(columns=need)  # engines.io.Scan
         else:
-            batches = self.events.to_batches(columns=need)
-        group, size, offset = [], 0, 0
-        for batch in batches:
+            pairs = ((b, None) for b in self.events.to_batches(columns=need))
+        group, masks, size, offset = [], [], 0, 0
+        for batch, keep in pairs:
             if not batch.num_rows:
                 continue
             group.append(batch)
-            size += batch.num_rows
+            masks.append(keep)
+            size += batch.num_rows if keep is None else int(keep.sum())
             if size >= rows:
-                yield self._arrow_chunk(group, offset, table)
+                yield self._arrow_chunk(group, masks, offset, table)
                 offset += size
-                group, size = [], 0
+                group, masks, size = [], [], 0
         if group:
-            yield self._arrow_chunk(group, offset, table)
+            yield self._arrow_chunk(group, masks, offset, table)
 
     def _pandas_chunks(self, rows: int, table: str):
         ev = self.events
@@ -168,24 +172,51 @@ class EventColumns:
             yield EventChunk(a, b - a, ev["code"].iloc[a:b], ev["code_system"].iloc[a:b],
                              pids[a:b], None if dates is None else dates[a:b])
 
-    def _arrow_chunk(self, group: list, offset: int, table: str) -> EventChunk:
+    def _arrow_chunk(self, group: list, masks: list, offset: int, table: str) -> EventChunk:
         import pyarrow as pa
 
         t = pa.Table.from_batches(group)
+        keep = None
+        if any(m is not None for m in masks):
+            keep = np.concatenate([np.ones(b.num_rows, bool) if m is None else m
+                                   for b, m in zip(group, masks, strict=True)])
         col = t.column("patient_id")
-        n = t.num_rows
-        chunk = EventChunk(offset, n, t.column("code"), t.column("code_system"), None, None)
+        n = t.num_rows if keep is None else int(keep.sum())
+        chunk = EventChunk(offset, n, t.column("code"), t.column("code_system"), None, None,
+                           keep=keep)
         if col.null_count:
             missing = col.is_null().to_numpy(zero_copy_only=False)
-            chunk.null_ids = offset + np.flatnonzero(missing)
-            return chunk
-        if pa.types.is_integer(col.type):
-            chunk.pids = col.to_numpy().astype(np.int64, copy=False)
-        else:
-            chunk.pids = id_array(col.to_pandas(), table)
+            if keep is not None:  # positions among the rows passing the filter
+                missing = missing[keep]
+            if missing.any():
+                chunk.null_ids = offset + np.flatnonzero(missing)
+                return chunk
+        # ids and dates stay Arrow: the core converts only the rows whose code matched
+        chunk.pids = ArrowRows(col, table)
         if self.has("date"):
-            chunk.dates = _arrow_datetimes(t.column("date"))
+            chunk.dates = ArrowRows(t.column("date"), table, dates=True)
         return chunk
+
+
+class ArrowRows:
+    """An Arrow id or date column of one chunk, converted to numpy int64 (or object ids)
+    only for the rows asked for: the flag core needs them for matched rows only."""
+
+    def __init__(self, col, table: str, dates: bool = False) -> None:
+        self.col, self.table, self.dates = col, table, dates
+
+    def __len__(self) -> int:
+        return len(self.col)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        import pyarrow as pa
+
+        part = self.col.take(pa.array(rows, type=pa.int64()))
+        if self.dates:
+            return _arrow_datetimes(part)
+        if pa.types.is_integer(part.type):
+            return part.to_numpy().astype(np.int64, copy=False)
+        return id_array(part.to_pandas(), self.table)
 
 
 def _arrow_datetimes(col) -> np.ndarray:
@@ -279,8 +310,9 @@ def is_sorted(a: np.ndarray) -> bool:
 class PatientLookup:
     """Maps patient ids to register row positions; built once, reused for every chunk.
 
-    A dense lookup table (int32 positions) for compact integer ids, a hash index
-    otherwise. :meth:`positions` compresses runs when ids are grouped by patient.
+    Consecutive ids in order (``lo..hi``) need no table (position = id - lo); a dense
+    lookup table (int32 positions) serves other compact integer ids, a hash index the
+    rest. :meth:`positions` compresses runs when ids are grouped by patient.
     """
 
     def __init__(self, register_ids: np.ndarray) -> None:
@@ -288,19 +320,27 @@ class PatientLookup:
         self.is_object = register_ids.dtype == object
         self.lut = None
         self.index = None
+        self.contiguous = False
         m = len(register_ids)
         if m and not self.is_object:
             lo, hi = int(register_ids.min()), int(register_ids.max())
-            if hi - lo <= _DENSE_FACTOR * m + 1024:
+            if hi - lo + 1 == m and (m == 1 or bool(np.all(register_ids[1:] > register_ids[:-1]))):
+                # strictly increasing m ids in m slots: exactly lo..hi, position = id - lo
+                self.lo, self.hi, self.contiguous = lo, hi, True
+            elif hi - lo <= _DENSE_FACTOR * m + 1024:
                 self.lo, self.hi = lo, hi
                 self.lut = np.full(hi - lo + 1, -1, dtype=np.int32 if m < 2**31 else np.int64)
                 self.lut[register_ids - lo] = np.arange(m)
-        if self.lut is None:
+        if self.lut is None and not self.contiguous:
             self.index = pd.Index(register_ids)
 
     def _lookup(self, keys: np.ndarray) -> np.ndarray:
         if len(self.ids) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
+        if self.contiguous:
+            out = keys - self.lo
+            out[(keys < self.lo) | (keys > self.hi)] = -1
+            return out
         if self.lut is not None:
             inside = (keys >= self.lo) & (keys <= self.hi)
             if inside.all():

@@ -300,7 +300,7 @@ def flag_conditions(
             part.null_ids = chunk.null_ids
             return part
         _flag_chunk(chunk.codes, chunk.systems, chunk.pids, chunk.dates, book, lookup, window,
-                    flags_t, part)
+                    flags_t, part, chunk.keep)
         return part
 
     # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the flag
@@ -436,10 +436,15 @@ class _CodeBook:
         return gid
 
 
-def _flag_chunk(codes, systems_col, pids: np.ndarray,
-                dates: np.ndarray | None, book: _CodeBook, lookup: PatientLookup, window,
-                flags_t: np.ndarray, acc: _Counts) -> None:
-    """Classify one chunk of events and set the flags it proves (see module docstring)."""
+def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: PatientLookup,
+                window, flags_t: np.ndarray, acc: _Counts,
+                present: np.ndarray | None = None) -> None:
+    """Classify one chunk of events and set the flags it proves (see module docstring).
+
+    ``pids`` and ``dates`` are numpy arrays or :class:`~pophealth.core.arrays.ArrowRows`;
+    either is indexed by the matched rows only. Rows where ``present`` is False do not exist
+    (a scan's filter): they go to one extra key that is counted nowhere.
+    """
     n = len(pids)
     n_pat = flags_t.shape[1]
     # 1-2. unique codes and systems; each row gets a key = (system, unique code)
@@ -471,26 +476,32 @@ def _flag_chunk(codes, systems_col, pids: np.ndarray,
         # conditions of this chunk's codes: invert gid -> local position
         local = np.full(len(book_klass), -1, dtype=np.int64)
         local[gid] = np.arange(n_u)
-        keep = local[g_codes] >= 0
-        pair_keys.append(local[g_codes[keep]] + base + 1)
-        pair_conds.append(g_conds[keep])
+        known = local[g_codes] >= 0
+        pair_keys.append(local[g_codes[known]] + base + 1)
+        pair_conds.append(g_conds[known])
     # key = (system + 1) * width + (code + 1): missing (-1) lands on 0 with no extra pass
-    key_t = np.int32 if n_keys < 2**31 else np.int64
+    key_t = np.int32 if n_keys + 1 < 2**31 else np.int64
     key = code_idx.astype(key_t, copy=True)
     key += 1
     if sys_idx is not None:
         key += (sys_idx.astype(key_t, copy=False) + 1) * key_t(width)
     else:
         key += key_t(width)
-    key_counts = np.bincount(key, minlength=n_keys)
-    acc.classes += np.bincount(klass, weights=key_counts, minlength=4).astype(np.int64)
-    for k in np.flatnonzero((klass == 1) & (key_counts > 0)).tolist():
+    if present is not None:
+        key[~present] = n_keys  # absent rows: one key past the table, dropped from every count
+        klass = np.append(klass, np.int8(0))
+        key_counts = np.bincount(key, minlength=n_keys + 1)[:n_keys]
+    else:
+        key_counts = np.bincount(key, minlength=n_keys)
+    acc.classes += np.bincount(klass[:n_keys], weights=key_counts, minlength=4).astype(np.int64)
+    for k in np.flatnonzero((klass[:n_keys] == 1) & (key_counts > 0)).tolist():
         system, norm = norms[k // width]
         acc.unrecognised.add((system, None if k % width == 0 else norm[k % width - 1]))
     # rows and matched rows per code system: sums over each system's block of keys
     blocks = key_counts.reshape(n_su + 1, width)
     per_system = np.stack([blocks.sum(axis=1),
-                           (blocks * (klass.reshape(n_su + 1, width) == 3)).sum(axis=1)], 1)
+                           (blocks * (klass[:n_keys].reshape(n_su + 1, width) == 3)).sum(axis=1)],
+                          1)
     names = [_label(x, systems) for x in norm_sys]
     for name, counts in zip([MISSING_SYSTEM, *names], per_system, strict=True):
         if counts[0]:

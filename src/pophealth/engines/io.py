@@ -209,10 +209,21 @@ class Scan:
 
     def to_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Yield the filtered batches (of ``columns``, default all the scan's)."""
+        for batch, keep in self.to_masked_batches(columns):
+            if keep is not None:
+                batch = batch.filter(pa.array(keep))
+            yield batch
+
+    def to_masked_batches(self, columns: Sequence[str] | None = None):
+        """Yield ``(batch, keep)``: the rows passing the filter are ``batch`` where the
+        boolean numpy ``keep`` is True (``keep`` None: all of them). Nothing is copied to
+        drop rows; :func:`pophealth.flag_conditions` reads batches this way and treats
+        the other rows as absent (not counted anywhere), saving the filter's copy."""
         names = list(columns) if columns is not None else self.columns
         if self.on is None:
-            yield from self.dataset.to_batches(columns=names, filter=self.filter,
-                                               **_scan_options(self.dataset))
+            for batch in self.dataset.to_batches(columns=names, filter=self.filter,
+                                                 **_scan_options(self.dataset)):
+                yield batch, None
             return
         read = names if self.on in names else [*names, self.on]
         memo: list = []  # the last dictionary and its per-value result (batches share them)
@@ -220,9 +231,7 @@ class Scan:
             keep = _dictionary_mask(batch.column(self.on), self.filter, self.on, memo)
             if not keep.any():
                 continue
-            if not keep.all():
-                batch = batch.filter(pa.array(keep))
-            yield batch.select(names)
+            yield batch.select(names), (None if keep.all() else keep)
 
     def to_table(self) -> pa.Table:
         """All the filtered rows as one table."""
