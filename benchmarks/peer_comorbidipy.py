@@ -3,9 +3,12 @@
 Run by ``python -m benchmarks`` in a *separate* interpreter that has comorbidipy 0.5.0
 (pandas 1.5, numpy < 2), e.g.::
 
-    python3 -m venv /tmp/peervenv
-    /tmp/peervenv/bin/pip install comorbidipy==0.5.0 "pandas<2" "numpy<2" pyarrow
-    POPHEALTH_PEER_PYTHON=/tmp/peervenv/bin/python python -m benchmarks --peer
+    python3.11 -m venv /work/scratch/peer05
+    /work/scratch/peer05/bin/pip install comorbidipy==0.5.0 "pandas<2" "numpy<2" pyarrow
+    POPHEALTH_PEER_PYTHON=/work/scratch/peer05/bin/python python -m benchmarks --peer
+
+comorbidipy 0.8 (the primary peer, polars) is run by ``benchmarks/bench_peer.py`` through
+``benchmarks/peer_comorbidipy08.py``.
 
 comorbidipy 0.5.0 imports ``pandas.core.common.SettingWithCopyWarning``, which pandas
 1.5 moved to ``pandas.errors``; the shim below restores the old name before import. It

@@ -5,6 +5,9 @@ Everything here works on whole columns with numpy/pyarrow and never loops over r
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -17,18 +20,22 @@ _DENSE_FACTOR = 8
 _SAMPLE = 4_096
 
 
-def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def factorize(values) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(codes, uniques)`` with ``codes == -1`` for missing values.
 
+    ``values`` is a pandas Series, a numpy array or an Arrow (chunked) array. ``codes``
+    is a signed integer array of the narrowest width at hand (a categorical's or Arrow
+    dictionary's own indices are not widened).
     Categorical and Arrow dictionary columns reuse their dictionary without hashing;
     Arrow string columns are dictionary-encoded by Arrow (C++, GIL released); numpy
     object columns go through :func:`_factorize_objects`.
     """
+    if is_arrow_array(values):
+        return _factorize_arrow(values)
     if isinstance(values, pd.Series):
         dtype = values.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            codes = values.cat.codes.to_numpy()
-            return codes.astype(np.int64, copy=False), np.asarray(dtype.categories, dtype=object)
+            return values.cat.codes.to_numpy(), np.asarray(dtype.categories, dtype=object)
         arrow = _arrow_of(values)
         if arrow is not None:
             return _factorize_arrow(arrow)
@@ -68,6 +75,165 @@ def is_constant_object(values: np.ndarray) -> bool:
     return bool(np.all(values == first))
 
 
+def is_arrow_table(obj) -> bool:
+    """True for a :class:`pyarrow.Table` (without importing pyarrow when it is not loaded)."""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(obj, pa.Table)
+
+
+def is_arrow_source(obj) -> bool:
+    """True for an Arrow table or a re-readable Arrow batch source: an object with an
+    Arrow ``schema`` and ``to_batches(columns=...)`` (a :class:`pyarrow.dataset.Dataset`,
+    :func:`pophealth.engines.io.scan`). A one-shot ``RecordBatchReader`` is not one: a
+    second pass over it would silently see no rows."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        return False
+    if isinstance(obj, pa.Table):
+        return True
+    return isinstance(getattr(obj, "schema", None), pa.Schema) and callable(
+        getattr(obj, "to_batches", None)) and not isinstance(obj, pa.RecordBatchReader)
+
+
+def is_arrow_array(obj) -> bool:
+    """True for a :class:`pyarrow.Array` or :class:`pyarrow.ChunkedArray`."""
+    pa = sys.modules.get("pyarrow")
+    return pa is not None and isinstance(obj, (pa.Array, pa.ChunkedArray))
+
+
+@dataclass
+class EventChunk:
+    """Rows ``offset:offset + n`` of an events table, as the flag core reads them."""
+
+    offset: int
+    n: int
+    codes: object  # pandas Series or Arrow chunked array
+    systems: object
+    pids: np.ndarray | ArrowRows | None  # None when some ids are missing (see null_ids)
+    dates: np.ndarray | ArrowRows | None
+    null_ids: np.ndarray | None = None  # absolute positions of missing patient ids
+    keep: np.ndarray | None = None  # rows of the arrays that exist (a scan's filter)
+
+
+class EventColumns:
+    """The events of :func:`pophealth.flag_conditions` as chunks, from a pandas
+    DataFrame, an Arrow table or an Arrow batch source (:func:`is_arrow_source`): one
+    code path for all. Arrow codes and systems stay dictionary arrays (never decoded);
+    Arrow patient ids and dates become numpy int64 only for the rows the core asks for
+    (:class:`ArrowRows`); an Arrow source is read batch by batch, never whole in memory.
+    """
+
+    COLUMNS = ("patient_id", "code", "code_system", "date")
+
+    def __init__(self, events) -> None:
+        self.events = events
+        self.arrow = is_arrow_source(events)
+        if self.arrow:
+            self.names = [str(c) for c in events.schema.names]
+        else:
+            self.names = [str(c) for c in events.columns]
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    def chunks(self, rows: int, table: str = "events"):
+        """Yield :class:`EventChunk` of about ``rows`` rows, in order."""
+        if not self.arrow:
+            yield from self._pandas_chunks(rows, table)
+            return
+        need = [c for c in self.COLUMNS if c in self.names]
+        if is_arrow_table(self.events):
+            pairs = ((b, None) for b in self.events.select(need).to_batches())
+        elif callable(getattr(self.events, "to_masked_batches", None)):
+            pairs = self.events.to_masked_batches(columns=need)  # engines.io.Scan
+        else:
+            pairs = ((b, None) for b in self.events.to_batches(columns=need))
+        group, masks, size, offset = [], [], 0, 0
+        for batch, keep in pairs:
+            if not batch.num_rows:
+                continue
+            group.append(batch)
+            masks.append(keep)
+            size += batch.num_rows if keep is None else int(keep.sum())
+            if size >= rows:
+                yield self._arrow_chunk(group, masks, offset, table)
+                offset += size
+                group, masks, size = [], [], 0
+        if group:
+            yield self._arrow_chunk(group, masks, offset, table)
+
+    def _pandas_chunks(self, rows: int, table: str):
+        ev = self.events
+        n = len(ev)
+        pids = id_array(ev["patient_id"], table)
+        dates = datetimes(ev["date"]) if self.has("date") else None
+        for a in range(0, n, rows):
+            b = min(n, a + rows)
+            yield EventChunk(a, b - a, ev["code"].iloc[a:b], ev["code_system"].iloc[a:b],
+                             pids[a:b], None if dates is None else dates[a:b])
+
+    def _arrow_chunk(self, group: list, masks: list, offset: int, table: str) -> EventChunk:
+        import pyarrow as pa
+
+        t = pa.Table.from_batches(group)
+        keep = None
+        if any(m is not None for m in masks):
+            keep = np.concatenate([np.ones(b.num_rows, bool) if m is None else m
+                                   for b, m in zip(group, masks, strict=True)])
+        col = t.column("patient_id")
+        n = t.num_rows if keep is None else int(keep.sum())
+        chunk = EventChunk(offset, n, t.column("code"), t.column("code_system"), None, None,
+                           keep=keep)
+        if col.null_count:
+            missing = col.is_null().to_numpy(zero_copy_only=False)
+            if keep is not None:  # positions among the rows passing the filter
+                missing = missing[keep]
+            if missing.any():
+                chunk.null_ids = offset + np.flatnonzero(missing)
+                return chunk
+        # ids and dates stay Arrow: the core converts only the rows whose code matched
+        chunk.pids = ArrowRows(col, table)
+        if self.has("date"):
+            chunk.dates = ArrowRows(t.column("date"), table, dates=True)
+        return chunk
+
+
+class ArrowRows:
+    """An Arrow id or date column of one chunk, converted to numpy int64 (or object ids)
+    only for the rows asked for: the flag core needs them for matched rows only."""
+
+    def __init__(self, col, table: str, dates: bool = False) -> None:
+        self.col, self.table, self.dates = col, table, dates
+
+    def __len__(self) -> int:
+        return len(self.col)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        import pyarrow as pa
+
+        part = self.col.take(pa.array(rows, type=pa.int64()))
+        if self.dates:
+            return _arrow_datetimes(part)
+        if pa.types.is_integer(part.type):
+            return part.to_numpy().astype(np.int64, copy=False)
+        return id_array(part.to_pandas(), self.table)
+
+
+def _arrow_datetimes(col) -> np.ndarray:
+    """An Arrow date column as :func:`datetimes` gives it (NaT = int64 min)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_timestamp(col.type) and col.type.tz is None):
+        return datetimes(col.to_pandas())  # dates, tz-aware, strings: the pandas rules
+    if col.type.unit != "ns":
+        col = pc.cast(col, pa.timestamp("ns"))  # out-of-range dates raise
+    ns = pc.cast(col, pa.int64())
+    if ns.null_count:
+        ns = ns.fill_null(np.iinfo(np.int64).min)
+    return ns.to_numpy().astype(np.int64, copy=False)
+
+
 def _arrow_of(series: pd.Series):
     arr = series.array
     if isinstance(series.dtype, (pd.ArrowDtype,)) or (
@@ -89,8 +255,14 @@ def _factorize_arrow(chunked) -> tuple[np.ndarray, np.ndarray]:
     if chunked.num_chunks == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     dictionary = chunked.chunk(0).dictionary
-    parts = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunked.chunks]
-    codes = np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, np.int64)
+    parts = []
+    for c in chunked.chunks:
+        idx = c.indices
+        if pa.types.is_unsigned_integer(idx.type):
+            idx = idx.cast(pa.int64())
+        parts.append((idx.fill_null(-1) if idx.null_count else idx).to_numpy(
+            zero_copy_only=False))
+    codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return codes, np.asarray(dictionary.to_pylist(), dtype=object)
 
 
@@ -138,8 +310,9 @@ def is_sorted(a: np.ndarray) -> bool:
 class PatientLookup:
     """Maps patient ids to register row positions; built once, reused for every chunk.
 
-    A dense lookup table (int32 positions) for compact integer ids, a hash index
-    otherwise. :meth:`positions` compresses runs when ids are grouped by patient.
+    Consecutive ids in order (``lo..hi``) need no table (position = id - lo); a dense
+    lookup table (int32 positions) serves other compact integer ids, a hash index the
+    rest. :meth:`positions` compresses runs when ids are grouped by patient.
     """
 
     def __init__(self, register_ids: np.ndarray) -> None:
@@ -147,19 +320,27 @@ class PatientLookup:
         self.is_object = register_ids.dtype == object
         self.lut = None
         self.index = None
+        self.contiguous = False
         m = len(register_ids)
         if m and not self.is_object:
             lo, hi = int(register_ids.min()), int(register_ids.max())
-            if hi - lo <= _DENSE_FACTOR * m + 1024:
+            if hi - lo + 1 == m and (m == 1 or bool(np.all(register_ids[1:] > register_ids[:-1]))):
+                # strictly increasing m ids in m slots: exactly lo..hi, position = id - lo
+                self.lo, self.hi, self.contiguous = lo, hi, True
+            elif hi - lo <= _DENSE_FACTOR * m + 1024:
                 self.lo, self.hi = lo, hi
                 self.lut = np.full(hi - lo + 1, -1, dtype=np.int32 if m < 2**31 else np.int64)
                 self.lut[register_ids - lo] = np.arange(m)
-        if self.lut is None:
+        if self.lut is None and not self.contiguous:
             self.index = pd.Index(register_ids)
 
     def _lookup(self, keys: np.ndarray) -> np.ndarray:
         if len(self.ids) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
+        if self.contiguous:
+            out = keys - self.lo
+            out[(keys < self.lo) | (keys > self.hi)] = -1
+            return out
         if self.lut is not None:
             inside = (keys >= self.lo) & (keys <= self.hi)
             if inside.all():

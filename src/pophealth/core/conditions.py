@@ -1,7 +1,8 @@
 """Coded events -> per-patient condition flags: the vectorised core.
 
-Algorithm (no Python loop over patients or events). Events are read in chunks of
-``_CHUNK_ROWS`` rows, processed on ``_THREADS`` threads; for each chunk:
+Algorithm (no Python loop over patients or events). Events (pandas, an Arrow table, or
+an Arrow batch source read batch by batch) are taken in chunks of about ``_CHUNK_ROWS``
+rows, processed on ``_THREADS`` threads; for each chunk:
 
 1. factorize the code column (categorical/Arrow dictionaries are reused as is) and the
    code-system column; a code book shared by all chunks normalises, validates and
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -39,10 +41,12 @@ from pophealth.contracts.exceptions import (
 )
 from pophealth.contracts.schema import naive_timestamp
 from pophealth.core.arrays import (
+    EventChunk,
+    EventColumns,
     PatientLookup,
-    datetimes,
     factorize,
     id_array,
+    is_arrow_source,
     is_constant_object,
 )
 from pophealth.core.codelists import Codelist, load_codelist
@@ -82,10 +86,10 @@ def require_event_columns(events, who: str = "events") -> None:
     ...
     pophealth.contracts.exceptions.SchemaError: events: missing column 'patient_id', 'code_system' (rule 'missing_column'): need columns patient_id, code, code_system; got id, code - ...
     """
-    if not isinstance(events, pd.DataFrame):
-        raise SchemaError(f"{who}: expected a DataFrame of coded events with columns "
-                          f"{', '.join(EVENT_COLUMNS)}")
-    cols = [str(c) for c in events.columns]
+    if not isinstance(events, pd.DataFrame) and not is_arrow_source(events):
+        raise SchemaError(f"{who}: expected a DataFrame or Arrow table of coded events with "
+                          f"columns {', '.join(EVENT_COLUMNS)}")
+    cols = EventColumns(events).names
     missing = [c for c in EVENT_COLUMNS if c not in cols]
     if not missing:
         return
@@ -182,10 +186,17 @@ def flag_conditions(
 
     Parameters
     ----------
-    events : DataFrame
+    events : DataFrame, pyarrow.Table or Arrow batch source
         Long table with ``patient_id``, ``code``, ``code_system`` and optionally
         ``date`` (without a date column every event is taken as on/before
-        ``index_date``; ``lookback_days`` then needs dates).
+        ``index_date``; ``lookback_days`` then needs dates). Codes and systems may be
+        strings, categoricals or Arrow dictionaries: each chunk's distinct values are
+        classified once and the rows follow by their integer codes. Arrow input is
+        never converted to pandas: a table (:func:`pophealth.engines.io.read_arrow`),
+        or a re-readable source with ``schema`` and ``to_batches(columns=)`` (a
+        :class:`pyarrow.dataset.Dataset`, :func:`pophealth.engines.io.scan`) read batch
+        by batch, so the events are never whole in memory. Every form gives the same
+        flags and report for the same rows.
     codelist : str, path, DataFrame or Codelist
         See :func:`pophealth.load_codelist`.
     register : DataFrame or Index
@@ -266,10 +277,10 @@ def flag_conditions(
     ids = register_ids(register)
     reg_ids = id_array(ids, "register")
     n_pat, n_cond = len(reg_ids), len(cl.conditions)
-    n = len(events)
+    cols = EventColumns(events)
     # index_date and event dates on local wall-clock time (the contracts.schema convention)
     index_ns = int(np.datetime64(naive_timestamp(index_date), "ns").view(np.int64))
-    has_date = "date" in events.columns
+    has_date = cols.has("date")
     if not has_date and lookback_days is not None:
         raise SchemaError(
             f"events: missing column 'date' needed for lookback_days={lookback_days} "
@@ -278,28 +289,29 @@ def flag_conditions(
     window = (index_ns, None if lookback_days is None
               else index_ns - int(lookback_days) * _NS_PER_DAY)
     lookup = PatientLookup(reg_ids)
-    pids = id_array(events["patient_id"], "events")
-    dates = datetimes(events["date"]) if has_date else None
     # condition-major storage: each condition's column is contiguous for the scorers
     flags_t = np.zeros((n_cond, n_pat), dtype=bool)
     book = _CodeBook(cl)
-    bounds = [(a, min(n, a + _CHUNK_ROWS)) for a in range(0, n, _CHUNK_ROWS)]
 
-    def run(chunk: tuple[int, int]) -> _Counts:
-        a, b = chunk
+    def run(chunk: EventChunk) -> _Counts:
         part = _Counts()
-        _flag_chunk(events["code"].iloc[a:b], events["code_system"].iloc[a:b], pids[a:b],
-                    None if dates is None else dates[a:b], book, lookup, window, flags_t, part)
+        part.rows = chunk.n
+        if chunk.null_ids is not None:
+            part.null_ids = chunk.null_ids
+            return part
+        _flag_chunk(chunk.codes, chunk.systems, chunk.pids, chunk.dates, book, lookup, window,
+                    flags_t, part, chunk.keep)
         return part
 
-    if len(bounds) > 1 and _THREADS > 1:
-        # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the
-        # flag matrix only ever receives True, so concurrent writes cannot disagree
-        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            parts = list(pool.map(run, bounds))
-    else:
-        parts = [run(c) for c in bounds]
-    acc = _Counts.merge(parts)
+    # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the flag
+    # matrix only ever receives True, so concurrent writes cannot disagree
+    acc = _Counts.merge(_map_bounded(run, cols.chunks(_CHUNK_ROWS), _THREADS))
+    if len(acc.null_ids):
+        raise SchemaError(
+            f"events: column 'patient_id' breaks rule 'not_null' in {len(acc.null_ids)} "
+            f"row(s); first positions {np.sort(acc.null_ids)[:10].tolist()}"
+        )
+    n = acc.rows
     n_in_sys = acc.classes[1:].sum()
     report = FlagReport(
         codelist=cl.name, n_patients=n_pat, n_events=n,
@@ -320,7 +332,23 @@ def flag_conditions(
     return out
 
 
-_CHUNK_ROWS = 2_000_000  # rows per pass: bounds the per-row temporaries
+def _map_bounded(fn, items, workers: int) -> list:
+    """``[fn(x) for x in items]`` on ``workers`` threads, reading ``items`` (a generator
+    that may read a file) only as fast as the workers take them: at most ``workers``
+    chunks are in memory at once."""
+    if workers <= 1:
+        return [fn(x) for x in items]
+    out, pending = [], deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for x in items:
+            pending.append(pool.submit(fn, x))
+            if len(pending) >= workers:
+                out.append(pending.popleft().result())
+        out.extend(f.result() for f in pending)
+    return out
+
+
+_CHUNK_ROWS = 1 << 19  # rows per pass: bounds the per-row temporaries (and peak memory)
 _THREADS = 2  # chunks processed concurrently (the machines this targets have 2+ cores)
 _ON_NO_MATCH = ("raise", "warn", "ignore")
 
@@ -332,7 +360,8 @@ class _Counts:
         self.classes = np.zeros(4, dtype=np.int64)
         self.unrecognised: set = set()
         self.systems: dict[str, np.ndarray] = {}  # canonical system -> [rows, matched rows]
-        self.unknown = self.after = self.before = self.missing = self.used = 0
+        self.unknown = self.after = self.before = self.missing = self.used = self.rows = 0
+        self.null_ids = np.zeros(0, dtype=np.int64)
 
     @classmethod
     def merge(cls, parts: list[_Counts]) -> _Counts:
@@ -342,7 +371,8 @@ class _Counts:
             total.unrecognised |= p.unrecognised
             for name, counts in p.systems.items():
                 total.add_system(name, counts)
-            for name in ("unknown", "after", "before", "missing", "used"):
+            total.null_ids = np.concatenate([total.null_ids, p.null_ids])
+            for name in ("unknown", "after", "before", "missing", "used", "rows"):
                 setattr(total, name, getattr(total, name) + getattr(p, name))
         return total
 
@@ -406,15 +436,21 @@ class _CodeBook:
         return gid
 
 
-def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
-                dates: np.ndarray | None, book: _CodeBook, lookup: PatientLookup, window,
-                flags_t: np.ndarray, acc: _Counts) -> None:
-    """Classify one chunk of events and set the flags it proves (see module docstring)."""
+def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: PatientLookup,
+                window, flags_t: np.ndarray, acc: _Counts,
+                present: np.ndarray | None = None) -> None:
+    """Classify one chunk of events and set the flags it proves (see module docstring).
+
+    ``pids`` and ``dates`` are numpy arrays or :class:`~pophealth.core.arrays.ArrowRows`;
+    either is indexed by the matched rows only. Rows where ``present`` is False do not exist
+    (a scan's filter): they go to one extra key that is counted nowhere.
+    """
     n = len(pids)
     n_pat = flags_t.shape[1]
     # 1-2. unique codes and systems; each row gets a key = (system, unique code)
     code_idx, uniq_codes = factorize(codes)
-    if systems_col.dtype == object and n and is_constant_object(systems_col.to_numpy()):
+    if (isinstance(systems_col, pd.Series) and systems_col.dtype == object and n
+            and is_constant_object(systems_col.to_numpy())):
         sys_idx, uniq_sys = None, np.array([systems_col.iloc[0]], dtype=object)
     else:
         sys_idx, uniq_sys = factorize(systems_col)
@@ -422,41 +458,52 @@ def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
     norm_sys = normalise_system(uniq_sys).to_numpy(dtype=object)
     sys_of = np.array([systems.index(x) if x in systems else -1 for x in norm_sys], np.int64)
     n_u, n_su = len(uniq_codes), len(uniq_sys)
-    width = n_u + 1  # column n_u stands for a missing code
+    width = n_u + 1  # column 0 stands for a missing code, code i is column i + 1
     # per key: 0 other system, 1 unrecognised, 2 not in list, 3 matched; conditions (CSR)
-    klass = np.zeros((n_su + 1) * width, dtype=np.int8)  # last block: missing system
-    labels = np.empty(len(klass), dtype=object)
+    n_keys = (n_su + 1) * width  # block 0: missing system, system j is block j + 1
+    klass = np.zeros(n_keys, dtype=np.int8)
+    norms: dict[int, tuple[str, np.ndarray]] = {}  # block -> (system, normalised codes)
     pair_keys, pair_conds = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for su, system_pos in enumerate(sys_of):
         if system_pos < 0:
             continue
         system = systems[system_pos]
         gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(system, uniq_codes)
-        block = np.full(width, 1, dtype=np.int8)
-        block[:n_u] = book_klass[gid]
-        klass[su * width:(su + 1) * width] = block
-        labels[su * width:(su + 1) * width] = list(zip(
-            [system] * width, np.append(book_norm[gid], None).tolist(), strict=True))
+        base = (su + 1) * width
+        klass[base] = 1  # a missing code is unrecognised
+        klass[base + 1:base + width] = book_klass[gid]
+        norms[su + 1] = (system, book_norm[gid])
         # conditions of this chunk's codes: invert gid -> local position
         local = np.full(len(book_klass), -1, dtype=np.int64)
         local[gid] = np.arange(n_u)
-        keep = local[g_codes] >= 0
-        pair_keys.append(local[g_codes[keep]] + su * width)
-        pair_conds.append(g_conds[keep])
-    codes_col = np.where(code_idx < 0, n_u, code_idx)
-    if sys_idx is None:
-        key = codes_col
+        known = local[g_codes] >= 0
+        pair_keys.append(local[g_codes[known]] + base + 1)
+        pair_conds.append(g_conds[known])
+    # key = (system + 1) * width + (code + 1): missing (-1) lands on 0 with no extra pass
+    key_t = np.int32 if n_keys + 1 < 2**31 else np.int64
+    key = code_idx.astype(key_t, copy=True)
+    key += 1
+    if sys_idx is not None:
+        key += (sys_idx.astype(key_t, copy=False) + 1) * key_t(width)
     else:
-        key = np.where(sys_idx < 0, n_su, sys_idx) * width + codes_col
-    key_counts = np.bincount(key, minlength=len(klass))
-    acc.classes += np.bincount(klass, weights=key_counts, minlength=4).astype(np.int64)
-    acc.unrecognised.update(labels[(klass == 1) & (key_counts > 0)].tolist())
+        key += key_t(width)
+    if present is not None:
+        key[~present] = n_keys  # absent rows: one key past the table, dropped from every count
+        klass = np.append(klass, np.int8(0))
+        key_counts = np.bincount(key, minlength=n_keys + 1)[:n_keys]
+    else:
+        key_counts = np.bincount(key, minlength=n_keys)
+    acc.classes += np.bincount(klass[:n_keys], weights=key_counts, minlength=4).astype(np.int64)
+    for k in np.flatnonzero((klass[:n_keys] == 1) & (key_counts > 0)).tolist():
+        system, norm = norms[k // width]
+        acc.unrecognised.add((system, None if k % width == 0 else norm[k % width - 1]))
     # rows and matched rows per code system: sums over each system's block of keys
     blocks = key_counts.reshape(n_su + 1, width)
     per_system = np.stack([blocks.sum(axis=1),
-                           (blocks * (klass.reshape(n_su + 1, width) == 3)).sum(axis=1)], 1)
+                           (blocks * (klass[:n_keys].reshape(n_su + 1, width) == 3)).sum(axis=1)],
+                          1)
     names = [_label(x, systems) for x in norm_sys]
-    for name, counts in zip([*names, MISSING_SYSTEM], per_system, strict=True):
+    for name, counts in zip([MISSING_SYSTEM, *names], per_system, strict=True):
         if counts[0]:
             acc.add_system(name, counts)
     sel = np.flatnonzero(klass[key] == 3)  # rows whose code is in the list
@@ -486,7 +533,7 @@ def _flag_chunk(codes: pd.Series, systems_col: pd.Series, pids: np.ndarray,
     pk_key, pk_cond = np.concatenate(pair_keys), np.concatenate(pair_conds)
     order = np.argsort(pk_key, kind="stable")
     pk_key, pk_cond = pk_key[order], pk_cond[order]
-    counts = np.bincount(pk_key, minlength=len(klass))
+    counts = np.bincount(pk_key, minlength=n_keys)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     flat = flags_t.reshape(-1)
     single = counts[k_used] == 1

@@ -30,6 +30,7 @@ from pophealth.contracts.exceptions import (
     user_stacklevel,
 )
 from pophealth.core.ages import age_at
+from pophealth.core.arrays import is_arrow_source
 from pophealth.core.conditions import flag_conditions, require_event_columns
 
 __all__ = [
@@ -158,7 +159,9 @@ def load_index(name: str) -> IndexDefinition:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _is_events(data: pd.DataFrame) -> bool:
+def _is_events(data) -> bool:
+    if is_arrow_source(data):  # Arrow tables and batch sources are events (flags are pandas)
+        return True
     return isinstance(data, pd.DataFrame) and {"patient_id", "code"} <= set(data.columns)
 
 

@@ -18,14 +18,15 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-__all__ = ["DICTIONARY_COLUMNS", "open_dataset", "read_table", "buckets", "iter_batches",
-           "atomic_file", "write_parquet_atomic"]
+__all__ = ["DICTIONARY_COLUMNS", "open_dataset", "read_table", "read_arrow", "scan", "Scan",
+           "buckets", "iter_batches", "atomic_file", "write_parquet_atomic"]
 
 
 #: String columns read as Arrow dictionaries (pandas categoricals): the core then reuses
@@ -99,12 +100,142 @@ def read_table(path, *, columns: Sequence[str] | None = None, filter=None) -> pd
     """
     dataset = open_dataset(path)
     try:
-        table = dataset.to_table(columns=list(columns) if columns else None, filter=filter)
+        table = Scan(dataset, columns=columns, filter=filter).to_table()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         if not isinstance(dataset.format, ds.CsvFileFormat):
             raise
         raise _csv_error(Path(path).name, dataset.schema.names, str(exc)) from None
-    return _encode_dictionaries(table).to_pandas()
+    table = _encode_dictionaries(table)
+    # self_destruct frees each Arrow column once converted: the table and the frame are
+    # never both whole in memory (split_blocks keeps columns apart, no block copies)
+    return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+def read_arrow(path, *, columns: Sequence[str] | None = None, filter=None) -> pa.Table:
+    """Read a table (file or dataset) as an Arrow table, for the core as is.
+
+    Like :func:`read_table` but without pandas: codes, code systems, kinds and settings
+    stay Arrow dictionaries and :func:`pophealth.flag_conditions` (so every index) reads
+    them chunk by chunk, never building one Python string per row. Patient ids and dates
+    stay numeric. A filter on one dictionary column is evaluated per dictionary value
+    (:func:`scan`). To score a file without holding it in memory, pass :func:`scan`'s
+    result to the core instead.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd, pyarrow.dataset as ds
+    >>> import pophealth as ph
+    >>> from pophealth.engines.io import read_arrow
+    >>> ev = pd.DataFrame({"patient_id": [1, 1, 2], "code": ["I21", "C78.0", "I21"],
+    ...                    "code_system": ["icd10", "icd10", "snomed"]})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ev.to_parquet(f"{d}/events.parquet")
+    ...     t = read_arrow(f"{d}/events.parquet", filter=ds.field("code_system") == "icd10")
+    >>> t.schema.field("code").type
+    DictionaryType(dictionary<values=string, indices=int32, ordered=0>)
+    >>> ph.charlson(t, register=pd.DataFrame({"patient_id": [1, 2]}),
+    ...             index_date="2025-04-01").tolist()  # Quan 2011: MI 0, metastatic 6
+    [6, 0]
+    """
+    dataset = open_dataset(path)
+    try:
+        table = Scan(dataset, columns=columns, filter=filter).to_table()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        if not isinstance(dataset.format, ds.CsvFileFormat):
+            raise
+        raise _csv_error(Path(path).name, dataset.schema.names, str(exc)) from None
+    return _encode_dictionaries(table)
+
+
+# Scanner options of Scan: read a row group's columns page by page, not all at
+# once (pre_buffer), and keep one batch ahead: the same speed from a local file with
+# about 0.1 GiB less peak memory at 1M patients (benchmarks/bench_peer.py).
+def _scan_options(dataset: ds.Dataset) -> dict:
+    if not isinstance(dataset.format, ds.ParquetFileFormat):
+        return {}
+    return {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False),
+            "batch_readahead": 1, "fragment_readahead": 1}
+
+
+def scan(path, *, columns: Sequence[str] | None = None, filter=None) -> Scan:
+    """A re-readable, filtered scan of a Parquet file or dataset, for the core.
+
+    Pass it where events go (:func:`pophealth.flag_conditions`, ``charlson``...): the
+    core reads it batch by batch (about a million rows at a time), so the file is never
+    whole in memory and the unfiltered rows are never kept. Each use reads the file
+    again. Codes stay Arrow dictionaries; a filter on one dictionary column is evaluated
+    per dictionary value (see :class:`Scan`).
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd, pyarrow.dataset as ds
+    >>> import pophealth as ph
+    >>> from pophealth.engines.io import scan
+    >>> ev = pd.DataFrame({"patient_id": [1, 1, 2], "code": ["I21", "C78.0", "I21"],
+    ...                    "code_system": ["icd10", "icd10", "snomed"]})
+    >>> reg = pd.DataFrame({"patient_id": [1, 2]})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     ev.to_parquet(f"{d}/events.parquet")
+    ...     events = scan(f"{d}/events.parquet", filter=ds.field("code_system") == "icd10")
+    ...     ph.charlson(events, register=reg, index_date="2025-04-01").tolist()
+    [6, 0]
+    """
+    return Scan(open_dataset(path), columns=columns, filter=filter)
+
+
+class Scan:
+    """Rows of ``dataset`` passing ``filter``, as Arrow record batches (re-readable).
+
+    A filter that depends on one dictionary column only (``code_system == "icd10"``, an
+    ``isin`` on ``code``...) is evaluated once per *dictionary value* of each record
+    batch and gathered to the rows through the dictionary indices: the column is never
+    decoded to one string per row (Arrow's own filter decodes it). Any other filter
+    (several columns, partition keys) is handed to Arrow's scanner as is. Both give the
+    same rows in the same order.
+
+    Attributes
+    ----------
+    schema : pyarrow.Schema
+        The columns the scan yields.
+    """
+
+    def __init__(self, dataset: ds.Dataset, *, columns: Sequence[str] | None = None,
+                 filter=None) -> None:
+        self.dataset = dataset
+        self.columns = list(columns) if columns else list(dataset.schema.names)
+        self.filter = filter
+        self.on = _dictionary_filter_column(dataset, filter)
+        self.schema = pa.schema([dataset.schema.field(n) for n in self.columns])
+
+    def to_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Yield the filtered batches (of ``columns``, default all the scan's)."""
+        for batch, keep in self.to_masked_batches(columns):
+            if keep is not None:
+                batch = batch.filter(pa.array(keep))
+            yield batch
+
+    def to_masked_batches(self, columns: Sequence[str] | None = None):
+        """Yield ``(batch, keep)``: the rows passing the filter are ``batch`` where the
+        boolean numpy ``keep`` is True (``keep`` None: all of them). Nothing is copied to
+        drop rows; :func:`pophealth.flag_conditions` reads batches this way and treats
+        the other rows as absent (not counted anywhere), saving the filter's copy."""
+        names = list(columns) if columns is not None else self.columns
+        if self.on is None:
+            for batch in self.dataset.to_batches(columns=names, filter=self.filter,
+                                                 **_scan_options(self.dataset)):
+                yield batch, None
+            return
+        read = names if self.on in names else [*names, self.on]
+        memo: list = []  # the last dictionary and its per-value result (batches share them)
+        for batch in self.dataset.to_batches(columns=read, **_scan_options(self.dataset)):
+            keep = _dictionary_mask(batch.column(self.on), self.filter, self.on, memo)
+            if not keep.any():
+                continue
+            yield batch.select(names), (None if keep.all() else keep)
+
+    def to_table(self) -> pa.Table:
+        """All the filtered rows as one table."""
+        return pa.Table.from_batches(list(self.to_batches()), schema=self.schema)
 
 
 def _csv_error(name: str, columns: list, message: str):
@@ -126,6 +257,58 @@ def _csv_error(name: str, columns: list, message: str):
     where = f" near row position {pos[0]}" if pos else ""
     return SchemaError(f"{name}: cannot be parsed as CSV (rule 'csv_parse'){where}",
                        [{"column": column, "rule": "csv_parse", "count": 1, "positions": pos}])
+
+
+def _dictionary_filter_column(dataset: ds.Dataset, filter) -> str | None:
+    """The one dictionary column ``filter`` depends on, or None (no filter, CSV, other).
+
+    A filter evaluates on a one-column table only if it names no other field, which is
+    how the dependency is found (Arrow exposes no list of an expression's fields).
+    """
+    if filter is None or not isinstance(dataset.format, ds.ParquetFileFormat):
+        return None
+    for name in DICTIONARY_COLUMNS:
+        if name not in dataset.schema.names:
+            continue
+        field_type = dataset.schema.field(name).type
+        if not pa.types.is_dictionary(field_type):
+            continue
+        probe = pa.table({name: pa.array([], type=field_type.value_type)})
+        try:
+            ds.dataset(probe).to_table(filter=filter)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+            continue
+        return name
+    return None
+
+
+def _dictionary_mask(column: pa.Array, filter, name: str, memo: list | None = None):
+    """Row mask of ``filter`` on a dictionary column: evaluated on its values (plus one
+    null, for null rows), gathered by the indices. Null results fail, as in Arrow.
+
+    ``memo`` (a list) keeps the last dictionary and its result, so batches that share a
+    dictionary (those of one Parquet row group) evaluate the filter once.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        parts = [_dictionary_mask(c, filter, name, memo) for c in column.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    values = column.dictionary
+    if memo and memo[0].equals(values):
+        passed = memo[1]
+    else:
+        probe = pa.table({name: pa.concat_arrays([values, pa.nulls(1, values.type)])})
+        # on this thread: the shared pool is busy decoding the file being scanned
+        passed = ds.dataset(probe).to_table(columns={"keep": filter}, use_threads=False)
+        passed = passed.column("keep").fill_null(False).to_numpy(zero_copy_only=False)
+        passed = passed.astype(bool)
+        if memo is not None:
+            memo[:] = [values, passed]
+    idx = column.indices
+    if idx.null_count:
+        idx = idx.fill_null(len(values))
+    return passed[idx.to_numpy(zero_copy_only=False)]
 
 
 def buckets(dataset: ds.Dataset) -> list | None:
