@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from pophealth.contracts.exceptions import ConfigError, DataQualityWarning
-from pophealth.core.batch import score_patients
+from pophealth.core.batch import check_code_systems, merge_reports, score_patients
 from pophealth.engines.io import buckets, open_dataset, write_parquet_atomic
 
 __all__ = ["score_dataset"]
@@ -68,6 +68,8 @@ def score_dataset(
     batch_patients: int | None = None,
     progress: bool | None = None,
     overwrite: bool = False,
+    on_no_match: str = "raise",
+    warn_other_system: float | None = 0.2,
 ) -> dict:
     """Score a partitioned population on disk, writing results to ``out``.
 
@@ -89,6 +91,13 @@ def score_dataset(
         tqdm bar; ``None`` shows it only on a terminal.
     overwrite : bool
         Replace an existing output directory.
+    on_no_match : {"raise", "warn", "ignore"}, default "raise"
+    warn_other_system : float or None, default 0.2
+        The no-silent-zeros rule of :func:`pophealth.score_patients`, applied **once**
+        to the per-system row counts summed over all batches
+        (:func:`pophealth.core.batch.check_code_systems`), so a batch that happens to
+        hold only other-system rows decides nothing alone. With ``"raise"`` the error
+        comes after the last batch and ``_SUCCESS`` is not written.
 
     Returns
     -------
@@ -123,7 +132,8 @@ def score_dataset(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     reg_cols, ev_cols = _columns(register, _REGISTER_COLUMNS), _columns(events, _EVENT_COLUMNS)
-    total, files, exclusions, under_75 = 0, [], {}, 0
+    check_code_systems({}, on_no_match=on_no_match, caller="score_dataset")  # checks the value
+    total, files, exclusions, under_75, merged = 0, [], {}, 0, {}
     n_total = register.count_rows()
     import sys
 
@@ -138,7 +148,9 @@ def score_dataset(
             with warnings.catch_warnings():
                 # per-batch warnings are summed into one report below
                 warnings.simplefilter("ignore", DataQualityWarning)
-                scores = score_patients(reg, ev, index_date=index_date, codelists=codelists)
+                scores = score_patients(reg, ev, index_date=index_date, codelists=codelists,
+                                        on_no_match="ignore")
+            merged = merge_reports([merged, scores.attrs.get("pophealth_reports", {})])
             for name, rep in scores.attrs.get("pophealth_reports", {}).items():
                 acc = exclusions.setdefault(name, dict.fromkeys(_COUNTS, 0))
                 for key in _COUNTS:
@@ -151,6 +163,8 @@ def score_dataset(
             bar.update(len(reg))
             logger.info("score_dataset: %s scored %d patients", label, len(reg))
             del reg, ev, scores
+    check_code_systems(merged, warn_other_system=warn_other_system, on_no_match=on_no_match,
+                       caller="score_dataset")
     (out / "_SUCCESS").write_text(f"{total}\n")
     notes = []
     for name, acc in exclusions.items():
