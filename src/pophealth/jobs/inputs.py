@@ -70,39 +70,43 @@ def _fail(message: str, counts: dict, column: str = "", rule: str = "", count: i
     return exc
 
 
-def _risk(config: JobConfig, register, scores, activity) -> pd.Series:
-    from pophealth.risk.features import make_features
+def _training_rows(config: JobConfig, ids: np.ndarray):
+    """Positions (in sorted-register order) and outcomes of the rows the model is fitted on."""
+    fit = config.risk_fit
+    outcome = fit.get("outcome", "emergency_admission")
+    outcomes = _read(config.inputs["outcomes"])
+    if outcome not in outcomes.columns or "patient_id" not in outcomes.columns:
+        raise ConfigError(f"[risk.fit] outcomes input lacks 'patient_id' or '{outcome}'")
+    y = outcomes.set_index("patient_id")[outcome].reindex(pd.Index(ids, name="patient_id"))
+    train = np.flatnonzero(y.notna().to_numpy())
+    max_rows = int(fit.get("max_rows", 0))
+    seed = int(fit.get("random_state", 0))
+    if max_rows and len(train) > max_rows:
+        rng = np.random.default_rng(seed)
+        train = np.sort(rng.choice(train, size=max_rows, replace=False))
+    return train, y.iloc[train].astype(bool).to_numpy()
 
-    X = make_features(register, scores, activity, index_date=config.index_date)
-    if config.risk_model is not None:
-        model = _load_model(config.risk_model)
-    else:
-        from pophealth.risk.models import RiskModel
 
-        fit = config.risk_fit
-        outcome = fit.get("outcome", "emergency_admission")
-        outcomes = _read(config.inputs["outcomes"])
-        if outcome not in outcomes.columns or "patient_id" not in outcomes.columns:
-            raise ConfigError(f"[risk.fit] outcomes input lacks 'patient_id' or '{outcome}'")
-        y = outcomes.set_index("patient_id")[outcome].reindex(X.index)
-        train = np.flatnonzero(y.notna().to_numpy())
-        max_rows = int(fit.get("max_rows", 0))
-        seed = int(fit.get("random_state", 0))
-        if max_rows and len(train) > max_rows:
-            rng = np.random.default_rng(seed)
-            train = np.sort(rng.choice(train, size=max_rows, replace=False))
-        calibration = fit.get("calibration", "sigmoid")
-        model = RiskModel(method=fit.get("method", "hgb"),
-                          calibration=None if calibration == "none" else calibration,
-                          random_state=seed)
-        model.fit(X.iloc[train], y.iloc[train].astype(bool).to_numpy())
-        logger.info("job: fitted a risk model on %d patients", len(train))
+def _fit_model(config: JobConfig, X_train: pd.DataFrame, y_train: np.ndarray):
+    from pophealth.risk.models import RiskModel
+
+    fit = config.risk_fit
+    calibration = fit.get("calibration", "sigmoid")
+    model = RiskModel(method=fit.get("method", "hgb"),
+                      calibration=None if calibration == "none" else calibration,
+                      random_state=int(fit.get("random_state", 0)))
+    model.fit(X_train, y_train)
+    logger.info("job: fitted a risk model on %d patients", len(X_train))
+    return model
+
+
+def _model_info(config: JobConfig, model, n_features: int) -> dict:
     meta = getattr(model, "metadata_", None) or {}
     info = {"source": "saved model" if config.risk_model is not None else "fitted in the job",
-            "class": type(model).__name__, "n_features": int(X.shape[1])}
+            "class": type(model).__name__, "n_features": int(n_features)}
     info.update({k: meta[k] for k in ("training_period", "performance", "description")
                  if k in meta})
-    return model.predict_risk(X), info
+    return info
 
 
 def _load_model(path: Path):
@@ -115,7 +119,12 @@ def _no_stage(stage: str) -> None:
     """Default stage callback of :func:`_build_patients`: does nothing."""
 
 
-def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, dict, list]:
+#: Patients per batch of the job (the sorted register is scored this many at a time).
+BATCH_PATIENTS = 1_000_000
+
+
+def _build_patients(config: JobConfig, stage=_no_stage, batch_patients: int | None = None,
+                    ) -> tuple[pd.DataFrame, dict, list]:
     """Read, validate, check thresholds, score, predict and segment; included patients only.
 
     ``stage(name)`` is called as each long step starts ("read", "score", "risk",
@@ -128,8 +137,6 @@ def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, d
         validate_events,
         validate_register,
     )
-    from pophealth.core.batch import score_patients
-    from pophealth.core.patients import patient_table
 
     q, idx = config.quality, config.index_date
     stage("read")
@@ -188,39 +195,115 @@ def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, d
                     f"{q['max_unknown_patient_activity_fraction']}", counts, "patient_id",
                     "known_patient", unknown)
     lists = {k: (None if v.lower() == "none" else v) for k, v in config.codelists.items()}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataQualityWarning)
-        # the config's threshold is the only one: flag_conditions raises above it
-        stage("score")
-        scores = score_patients(register, events, index_date=idx, codelists=lists,
-                                max_unrecognised=q["max_unrecognised_code_fraction"])
-        reports = scores.attrs.get("pophealth_reports", {})
-        counts["events"] = {k: {f: int(r[f]) for f in (
-            "n_events", "n_other_system", "n_unrecognised", "n_unknown_patient",
-            "n_after_index_date", "n_used")} for k, r in sorted(reports.items())}
-        patients = patient_table(register, scores, activity, index_date=idx, events=events)
-        patients["_pseudo_source"] = register[config.id_column].to_numpy()
-        stage("risk")
-        if config.risk_model is not None or config.risk_fit is not None:
-            from pophealth.risk.tiers import risk_tiers
-
-            risk, counts["risk_model"] = _risk(config, register, scores, activity)
-            patients["risk"] = risk.reindex(patients.index).to_numpy()
-            tiers = risk_tiers(patients.loc[keep, "risk"], cuts=config.tier_cuts)
-            patients["tier"] = tiers.reindex(patients.index)
-        stage("segments")
-        if config.segments:
-            from pophealth.segments import bridges_to_health
-
-            seg = bridges_to_health(patients, events, index_date=idx,
-                                    rules=config.segment_rules)
-            patients["segment"] = seg["segment"].reindex(patients.index)
-            patients["segment_rule"] = seg["rule"].reindex(patients.index)
-    notes = _warnings_to_notes(caught)
+    patients, counts["events"], notes, info = _score_batches(
+        config, register, events, activity, lists, keep, stage, batch_patients)
+    if info is not None:
+        counts["risk_model"] = info
     patients = patients[keep]
     counts["patients_included"] = int(keep.sum())
     logger.info("job: %d patient(s) included, %d excluded", int(keep.sum()), int((~keep).sum()))
     return patients, counts, notes
+
+
+def _batch_bounds(n: int, batch_patients: int) -> list[tuple[int, int]]:
+    """[start, stop) positions of consecutive patient batches of the sorted register."""
+    starts = list(range(0, n, batch_patients)) or [0]
+    return [(a, min(a + batch_patients, n)) for a in starts]
+
+
+def _rows_by_batch(frame: pd.DataFrame, ids: np.ndarray, bounds) -> list[pd.DataFrame]:
+    """``frame`` split by the batch its ``patient_id`` falls in (row order kept).
+
+    Batch ``k`` takes the ids from its first patient's up to (not including) the next
+    batch's first: the batches tile the whole id line, so rows of patients not on the
+    register are still seen - and counted - exactly once."""
+    if len(bounds) == 1:
+        return [frame]
+    lows = ids[[a for a, _ in bounds[1:]]]
+    which = np.searchsorted(lows, frame["patient_id"].to_numpy(), side="right")
+    order = np.argsort(which, kind="stable")
+    cuts = np.searchsorted(which[order], np.arange(1, len(bounds)))
+    return [frame.iloc[part].reset_index(drop=True) for part in np.split(order, cuts)]
+
+
+def _score_batches(config: JobConfig, register, events, activity, lists, keep, stage,
+                   batch_patients):
+    """Stream the sorted register's patient batches through the one batch function.
+
+    Per batch, :func:`pophealth.engines.pipeline.score_batch_parts` gives the patient
+    table (indices, utilisation, recorded frailty, segments and, with a saved model,
+    risk). Whole-population decisions are taken once, after the batches: the code-system
+    and unrecognised-code rules on the summed flag reports, fitting the model (on the
+    training rows gathered from every batch), and the risk tiers (a global rank).
+    """
+    from pophealth.core.batch import check_code_systems, merge_reports
+    from pophealth.engines.batch_notes import merge_notes
+    from pophealth.engines.pipeline import check_unrecognised, score_batch_parts
+
+    q, idx = config.quality, config.index_date
+    ids = register["patient_id"].to_numpy()
+    bounds = _batch_bounds(len(register), batch_patients or BATCH_PATIENTS)
+    ev_parts = _rows_by_batch(events, ids, bounds)
+    act_parts = _rows_by_batch(activity, ids, bounds)
+    has_risk = config.risk_model is not None or config.risk_fit is not None
+    model = _load_model(config.risk_model) if config.risk_model is not None else None
+    fitting = has_risk and model is None
+    if fitting:
+        train, y_train = _training_rows(config, ids)
+    tables, features, train_parts, per_batch, reports = [], [], [], [], []
+    stage("score")
+    for k, (a, b) in enumerate(bounds):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataQualityWarning)
+            try:
+                table, X, rep = score_batch_parts(
+                    register.iloc[a:b].reset_index(drop=True), ev_parts[k], act_parts[k],
+                    index_date=idx, codelists=lists, model=model, features=fitting,
+                    segments=config.segments, segment_rules=config.segment_rules,
+                    max_unrecognised=1.0, on_no_match="ignore", warn_other_system=None)
+            except SchemaError as exc:
+                if len(bounds) == 1:
+                    raise
+                raise type(exc)(f"{exc} (positions are within patient batch {k}, which "
+                                f"starts at row {a} of the register sorted by patient_id)",
+                                getattr(exc, "problems", [])) from None
+        per_batch.append(_warnings_to_notes(caught))
+        n_features = X.shape[1] if X is not None else 0
+        reports.append(rep)
+        tables.append(table)
+        if fitting:
+            features.append(X)
+            sel = train[(train >= a) & (train < b)] - a
+            train_parts.append(X.iloc[sel])
+    merged = merge_reports(reports)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataQualityWarning)
+        # the config's threshold is the only one, judged on the whole population
+        check_unrecognised(merged, q["max_unrecognised_code_fraction"])
+        check_code_systems(merged, on_no_match="raise", caller="score_patients")
+    once = _warnings_to_notes(caught)
+    patients = pd.concat(tables) if len(tables) > 1 else tables[0]
+    patients["_pseudo_source"] = register[config.id_column].to_numpy()
+    info = None
+    stage("risk")
+    if has_risk:
+        from pophealth.engines.pipeline import global_tiers
+
+        if fitting:
+            model = _fit_model(config, pd.concat(train_parts), y_train)
+            risk = pd.concat([model.predict_risk(X) for X in features])
+            patients["risk"] = risk.reindex(patients.index).to_numpy()
+        info = _model_info(config, model, n_features)
+        patients["tier"] = global_tiers(patients["risk"], cuts=config.tier_cuts, include=keep)
+    stage("segments")
+    order = [c for c in patients.columns if c not in ("risk", "tier", "segment", "segment_rule")]
+    patients = patients[order + [c for c in ("risk", "tier", "segment", "segment_rule")
+                                 if c in patients.columns]]
+    counts = {k: {f: int(r[f]) for f in (
+        "n_events", "n_other_system", "n_unrecognised", "n_unknown_patient",
+        "n_after_index_date", "n_used")} for k, r in sorted(merged.items())}
+    notes = sorted(set(merge_notes(per_batch, n_patients=len(register))) | set(once))
+    return patients, counts, notes, info
 
 
 def _warnings_to_notes(caught) -> list:
