@@ -215,10 +215,14 @@ def score_dataset(
             logger.info("score_dataset: %s scored %d patients", label, len(reg))
             del reg, ev, act, scores
     check_unrecognised(merged, max_unrecognised, caller="score_dataset")
-    check_code_systems(merged, warn_other_system=warn_other_system, on_no_match=on_no_match,
-                       caller="score_dataset")
+    with warnings.catch_warnings(record=True) as caught:  # becomes notes, warned once below
+        warnings.simplefilter("always", DataQualityWarning)
+        check_code_systems(merged, warn_other_system=warn_other_system,
+                           on_no_match=on_no_match, caller="score_dataset")
+    system_notes = [str(w.message).removeprefix("score_dataset: ") for w in caught
+                    if issubclass(w.category, DataQualityWarning)]
     (out / "_SUCCESS").write_text(f"{total}\n")
-    notes = []
+    notes = list(system_notes)
     for name, acc in exclusions.items():
         parts = [f"{acc[k]} {k[2:].replace('_', ' ')}" for k in _WARN_COUNTS if acc[k]]
         if parts:
