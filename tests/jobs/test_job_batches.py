@@ -120,7 +120,13 @@ def test_run_files_identical_whatever_the_batch_size(pop, tmp_path, monkeypatch)
     env = {"PH_BATCH_KEY": KEY}
     one = run_job(_config(root, tmp_path / "one"), environ=env)
     monkeypatch.setattr(job_inputs, "BATCH_PATIENTS", 250)
+    # what a killed batched run leaves behind: a spill of patient-level batch tables
+    stale = tmp_path / "many" / "runs" / ".tmp-batches-killed"
+    stale.mkdir(parents=True)
+    (stale / "part-00000.parquet").write_bytes(b"patient-level rows")
     many = run_job(_config(root, tmp_path / "many"), environ=env)
+    assert not stale.exists()  # removed by the next run
+    assert not list((tmp_path / "many" / "runs").glob(".tmp-*"))  # and its own spill too
     assert one.run_id == many.run_id
     assert one.manifest["files"] == many.manifest["files"]  # per-file rows and SHA-256
     assert one.manifest["counts"] == many.manifest["counts"]

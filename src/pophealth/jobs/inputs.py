@@ -176,7 +176,7 @@ def _build_patients(config: JobConfig, stage=_no_stage, batch_patients: int | No
     that tile the id line, so every row is read once), and streamed through
     :func:`pophealth.engines.pipeline.score_batch_parts`. Only the id columns are read
     whole (batch bounds, duplicate NHS numbers). With more than one batch each batch's
-    patient table goes to a temporary Parquet dataset beside the output, and the table
+    patient table goes to a temporary Parquet dataset (``runs/.tmp-batches-*``), and the table
     returned holds only the columns the caseload rules, reasons, output and report read.
     Whole-population decisions - the data-quality thresholds, the model fit, the tiers -
     are taken once over the sums of all batches.
@@ -276,8 +276,9 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
         train, y_train = _training_rows(config, ids)
     spill = None
     if nb > 1:
-        config.output_dir.mkdir(parents=True, exist_ok=True)
-        spill = Path(tempfile.mkdtemp(dir=config.output_dir, prefix=".batches-"))
+        # runs/.tmp-*: private (0700), and removed by the next run if this one is killed
+        (config.output_dir / "runs").mkdir(parents=True, exist_ok=True)
+        spill = Path(tempfile.mkdtemp(dir=config.output_dir / "runs", prefix=".tmp-batches-"))
     try:
         tables, feats, train_parts, per_batch, reports = [], [], [], [], []
         risks, keeps, unknown, n_act, n_features, start = [], [], 0, 0, 0, 0
