@@ -116,13 +116,29 @@ def _vmhwm_kib() -> int:
         return int(next(line for line in fh if line.startswith("VmHWM")).split()[1])
 
 
-def _run_job_child(work: str) -> None:
-    """Child process: run the job twice, print one JSON line."""
+def _run_job_child(work: str, profile: str | None = None, batch: int | None = None) -> None:
+    """Child process: run the job twice, print one JSON line (``profile``: cProfile the
+    first run and write its top functions by cumulative time there)."""
     from pophealth.jobs import JobConfig, run_job
 
+    if batch:
+        from pophealth.jobs import inputs
+
+        inputs.BATCH_PATIENTS = batch  # patients per streamed batch (default 1,000,000)
     cfg = JobConfig.from_toml(Path(work) / "job.toml")
     t0 = time.perf_counter()
-    first = run_job(cfg)
+    if profile:
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        first = prof.runcall(run_job, cfg)
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(45)
+        Path(profile).write_text(buf.getvalue())
+    else:
+        first = run_job(cfg)
     t1 = time.perf_counter()
     second = run_job(cfg)
     t2 = time.perf_counter()
@@ -143,10 +159,15 @@ def main() -> None:
     p.add_argument("--patients", type=int, default=1_000_000)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", type=Path, default=None,
+                   help="cProfile the first run; top functions written to this file")
+    p.add_argument("--batch-patients", type=int, default=None,
+                   help="patients per streamed batch of the job (default 1,000,000)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        _run_job_child(str(args.work))
+        _run_job_child(str(args.work), str(args.profile) if args.profile else None,
+                       args.batch_patients)
         return
     args.work.mkdir(parents=True, exist_ok=True)
     synth_s = _population(args.work, args.patients, args.seed)
@@ -158,8 +179,12 @@ def main() -> None:
     env = dict(os.environ)
     env[KEY_ENV] = "5a" * 32  # benchmark-only key; synthetic data
     load_before = os.getloadavg()[0]
-    proc = subprocess.run([sys.executable, __file__, "--child", "--work", str(args.work)],
-                          capture_output=True, text=True, env=env, check=True)
+    child = [sys.executable, __file__, "--child", "--work", str(args.work)]
+    if args.profile:
+        child += ["--profile", str(args.profile)]
+    if args.batch_patients:
+        child += ["--batch-patients", str(args.batch_patients)]
+    proc = subprocess.run(child, capture_output=True, text=True, env=env, check=True)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result.update({
         "n_patients": args.patients, "synth_s": round(synth_s, 2), "model_fit_s": round(model_s, 2),
@@ -168,8 +193,12 @@ def main() -> None:
                  "load_avg_1m_after": round(os.getloadavg()[0], 2)},
         "command": f"benchmarks/bench_job.py --patients {args.patients} --work {args.work}",
     })
+    result["profiled"] = bool(args.profile)
+    result["batch_patients"] = args.batch_patients or 1_000_000
+    suffix = ("-profile" if args.profile else "") + (
+        f"-batch{args.batch_patients}" if args.batch_patients else "")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"bench_job-{args.patients}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"bench_job-{args.patients}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

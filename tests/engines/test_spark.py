@@ -22,6 +22,7 @@ import pytest
 
 import pophealth as ph
 from pophealth.contracts.exceptions import DataQualityWarning
+from pophealth.engines.pipeline import global_tiers, score_batch, score_batch_parts
 from pophealth.synthetic import make_population
 
 pytestmark = [pytest.mark.spark]
@@ -106,7 +107,10 @@ def population():
     assert len(late) > 0, "the synthetic population has no events on the index date"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
-        want = ph.score_patients(reg, ev, index_date=IDX, codelists=LISTS)
+        want = score_batch(reg, ev, index_date=IDX, codelists=LISTS, on_no_match="ignore")
+        indices = ph.score_patients(reg, ev, index_date=IDX, codelists=LISTS)
+    # the batch function's table carries the indices of score_patients unchanged
+    pd.testing.assert_frame_equal(want[indices.columns], indices)
     return reg, ev, want.sort_index()
 
 
@@ -152,10 +156,15 @@ def test_score_spark_equals_in_memory(spark, population, num_partitions, tz):
     crafted = list(range(CRAFTED_FROM, CRAFTED_FROM + len(CRAFTED)))
     assert got.loc[crafted, "efi_deficits"].tolist() == [d for _, d, _ in CRAFTED], tz
     assert got.loc[crafted, "hfrs"].round(6).tolist() == [h for _, _, h in CRAFTED], tz
+    _assert_same(got, want)
+
+
+def _assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    assert list(got.columns) == list(want.columns)
     for col in want.columns:
         w = want[col]
-        if isinstance(w.dtype, pd.CategoricalDtype):
-            assert got[col].tolist() == w.astype(str).tolist(), col
+        if isinstance(w.dtype, pd.CategoricalDtype) or w.dtype == object:
+            assert got[col].tolist() == w.astype(object).where(w.notna(), None).tolist(), col
         else:
             pd.testing.assert_series_equal(got[col], w, check_dtype=False, check_names=False,
                                            check_index_type=False)
@@ -174,3 +183,66 @@ def test_missing_java_fails_the_spark_test_rather_than_skipping(tmp_path):
     assert "1 error" in out, out
     assert "needs Java 17" in out, out
     assert "skipped" not in out.lower(), out
+
+
+@pytest.fixture(scope="module")
+def pipeline_population():
+    """A synthetic register (all columns), events and activity, a fitted model, and the
+    in-memory whole-pipeline table (one batch) with global tiers."""
+    from pophealth.risk.models import RiskModel
+
+    pop = make_population(1_500, random_state=8, index_date=IDX)
+    reg = _plain(pop.register.drop(columns=["nhs_number"]))
+    ev = _plain(pop.events[["patient_id", "code", "code_system", "date"]])
+    act = _plain(pop.activity[["patient_id", "date", "kind", "cost", "length_of_stay"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        _, X, _ = score_batch_parts(reg, ev, act, index_date=IDX, codelists=LISTS,
+                                    features=True, segments=False)
+        y = pop.outcomes["emergency_admission"].reindex(X.index).to_numpy(dtype=bool)
+        model = RiskModel(method="hgb", calibration="sigmoid", random_state=0).fit(X, y)
+        want = score_batch(reg, ev, act, index_date=IDX, codelists=LISTS, model=model,
+                           max_unrecognised=1.0, on_no_match="ignore")
+    want = want.sort_index()
+    want["tier"] = global_tiers(want["risk"], cuts=(0.01, 0.05, 0.2))
+    return reg, ev, act, model, want
+
+
+def test_spark_runs_the_whole_pipeline_equal_to_in_memory(spark, pipeline_population):
+    from pophealth.engines.spark import score_spark, spark_tiers
+
+    reg, ev, act, model, want = pipeline_population
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    try:
+        sdf = score_spark(spark.createDataFrame(reg), spark.createDataFrame(ev),
+                          spark.createDataFrame(act), index_date=IDX, codelists=LISTS,
+                          model=model, num_partitions=2)
+        got = spark_tiers(sdf, cuts=(0.01, 0.05, 0.2)).toPandas()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
+    got = got.set_index("patient_id").sort_index()
+    assert got.index.tolist() == want.index.tolist()
+    for col in ("risk", "segment", "tier", "prior_cost", "frailty_band", "cms_general"):
+        assert col in got.columns
+    assert got["risk"].notna().all() and (got["segment"] != "").all()
+    # hand check of the tier sizes: n = 1500, k = ceil(0.01 n) = 15, ceil(0.05 n) = 75,
+    # ceil(0.2 n) = 300 (ties can only add to a tier)
+    assert (got["tier"] == "very high").sum() >= 15
+    assert got["tier"].isin(["very high", "high"]).sum() >= 75
+    want_plain = want.copy()
+    for col in want_plain.columns:  # Spark holds naive timestamps at microseconds
+        if pd.api.types.is_datetime64_any_dtype(want_plain[col]):
+            want_plain[col] = want_plain[col].astype("datetime64[us]")
+    _assert_same(got, want_plain)
+
+
+def test_the_model_is_broadcast_not_captured(spark):
+    from pyspark.broadcast import Broadcast
+
+    from pophealth.engines.spark import _broadcast
+
+    model = {"a fitted model": 1}
+    shipped = _broadcast(spark, model)
+    assert isinstance(shipped, Broadcast) and shipped.value == model
+    assert _broadcast(spark, None) is None

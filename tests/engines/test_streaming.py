@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import pophealth as ph
 from pophealth.contracts.exceptions import ConfigError, DataQualityWarning
+from pophealth.engines.pipeline import score_batch
 from pophealth.engines.streaming import read_scores, score_dataset
 from pophealth.synthetic import make_population, read_population, write_population
 
@@ -23,6 +24,21 @@ def _score(register, events):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
         return ph.score_patients(register, events, index_date=IDX, codelists=LISTS)
+
+
+def _table(pop, codelists=LISTS, model=None):
+    """The in-memory whole-pipeline table, one batch, as score_dataset writes it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        return score_batch(pop.register.drop(columns=["nhs_number"], errors="ignore"),
+                           pop.events, pop.activity, index_date=IDX, codelists=codelists,
+                           model=model, max_unrecognised=1.0, on_no_match="ignore")
+
+
+def _assert_table(streamed: pd.DataFrame, whole: pd.DataFrame) -> None:
+    assert list(streamed.columns) == list(whole.columns)
+    pd.testing.assert_frame_equal(streamed, whole.sort_index(), check_categorical=False,
+                                  check_index_type=False, check_dtype=False)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +71,9 @@ def test_streamed_buckets_equal_in_memory(tmp_path):
                                 codelists=LISTS, progress=False)
     assert summary["batches"] == 3 and summary["patients"] == 110_000
     pop = read_population(tmp_path / "pop", index_date=IDX)
-    whole = _score(pop.register, pop.events)
+    whole = _table(pop)
     streamed = read_scores(tmp_path / "scores")
-    pd.testing.assert_frame_equal(streamed, whole, check_categorical=False,
-                                  check_index_type=False)
+    _assert_table(streamed, whole)
     counts = summary["exclusions"]["charlson"]
     assert counts["n_events"] == len(pop.events)
     assert sum(v for k, v in counts.items() if k != "n_events") == counts["n_events"]
@@ -71,12 +86,8 @@ def test_id_range_batches_equal_in_memory(tmp_path):
     assert summary["batches"] == 4
     assert (tmp_path / "scores" / "_SUCCESS").read_text().strip() == "4000"
     pop = read_population(tmp_path / "pop", index_date=IDX)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataQualityWarning)
-        whole = ph.score_patients(pop.register, pop.events, index_date=IDX,
-                                  codelists={"hfrs": None})
-    pd.testing.assert_frame_equal(read_scores(tmp_path / "scores"), whole,
-                                  check_index_type=False)
+    whole = _table(pop, codelists={"hfrs": None})
+    _assert_table(read_scores(tmp_path / "scores"), whole)
 
 
 def test_existing_output_and_missing_input(tmp_path):
@@ -88,3 +99,51 @@ def test_existing_output_and_missing_input(tmp_path):
         score_dataset(tmp_path / "nope", tmp_path / "s2", index_date=IDX, progress=False)
     with pytest.raises(ConfigError, match="batch_patients"):
         score_dataset(tmp_path / "pop", tmp_path / "s3", index_date=IDX, batch_patients=0)
+
+
+def test_streamed_pipeline_with_model_and_activity_equals_in_memory(tmp_path):
+    from pophealth.engines.pipeline import score_batch_parts
+    from pophealth.risk.models import RiskModel
+
+    write_population(tmp_path / "pop", 3_000, random_state=12, index_date=IDX, progress=False)
+    pop = read_population(tmp_path / "pop", index_date=IDX)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        _, X, _ = score_batch_parts(pop.register, pop.events, pop.activity, index_date=IDX,
+                                    codelists=LISTS, features=True, segments=False)
+    y = pop.outcomes["emergency_admission"].reindex(X.index).to_numpy(dtype=bool)
+    model = RiskModel(method="logistic", calibration=None).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        summary = score_dataset(tmp_path / "pop", tmp_path / "scores", index_date=IDX,
+                                codelists=LISTS, batch_patients=700, model=model,
+                                progress=False)
+    assert summary["batches"] == 5 and summary["patients"] == 3_000  # ceil(3000 / 700)
+    streamed = read_scores(tmp_path / "scores")
+    for col in ("risk", "segment", "prior_cost", "prior_emergency_admissions"):
+        assert col in streamed.columns
+    assert streamed["prior_cost"].sum() > 0  # the activity dataset was read
+    _assert_table(streamed, _table(pop, model=model))
+    # every event row read once, strays included: the id ranges tile the id line
+    assert summary["exclusions"]["charlson"]["n_events"] == len(pop.events)
+
+
+def test_id_range_batches_read_stray_rows_once(tmp_path):
+    """Rows for ids outside every batch's [first, last] - below, between, above, missing -
+    each land in exactly one batch (hand-made: 4 patients in batches of 2)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from pophealth.engines.streaming import id_batches
+
+    table = pa.table({"patient_id": pa.array([1, 10, 15, 20, 25, 30, 40, 99, None],
+                                             pa.int64())})
+    data = ds.dataset(table)
+    register = ds.dataset(pa.table({"patient_id": pa.array([40, 10, 20, 30], pa.int64())}))
+    seen = []
+    for _, reg, rows in id_batches(np.array([40, 10, 20, 30]), 2):
+        assert register.to_table(filter=reg).num_rows == 2
+        seen.append(sorted(data.to_table(filter=rows).column("patient_id").to_pylist(),
+                           key=lambda v: (v is None, v)))
+    # batch 0 = {10, 20}: ids < 30; batch 1 = {30, 40}: ids >= 30 and missing ids
+    assert seen == [[1, 10, 15, 20, 25], [30, 40, 99, None]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import (
@@ -35,7 +36,9 @@ from pophealth.core.indices import (
     multimorbidity,
 )
 
-__all__ = ["DEFAULT_CODELISTS", "score_patients"]
+__all__ = ["DEFAULT_CODELISTS", "check_code_systems", "merge_reports", "score_patients"]
+
+_ON_NO_MATCH = ("raise", "warn", "ignore")
 
 #: Code list used for each index by default; eFI and CMS need a primary-care list
 #: (SNOMED, CTV3 or local codes) so they are off unless one is given.
@@ -59,6 +62,7 @@ def score_patients(
     elixhauser_weights: str = "van_walraven",
     max_unrecognised: float = 0.05,
     warn_other_system: float | None = 0.2,
+    on_no_match: str = "raise",
 ) -> pd.DataFrame:
     """Score every register patient with the shipped indices.
 
@@ -97,6 +101,11 @@ def score_patients(
     warn_other_system : float or None, default 0.2
         Share of event rows in systems no list of the call covers at or above which a
         warning is issued (``None``: never).
+    on_no_match : {"raise", "warn", "ignore"}, default "raise"
+        What happens when no event row can match any list of the call: raise the
+        :class:`~pophealth.contracts.exceptions.CodelistError`, warn instead, or skip the
+        whole code-system check (for a caller that scores patients in batches and applies
+        the rule once to the summed reports with :func:`check_code_systems`).
 
     Returns
     -------
@@ -130,6 +139,8 @@ def score_patients(
     if warn_other_system is not None and not 0 <= warn_other_system <= 1:
         raise ConfigError("score_patients: warn_other_system must be a fraction between 0 and 1 "
                           "or None")
+    if on_no_match not in _ON_NO_MATCH:
+        raise ConfigError(f"score_patients: on_no_match must be one of {', '.join(_ON_NO_MATCH)}")
     validate_numeric(register, [], table="register", optional=("age",))
     lists = dict(DEFAULT_CODELISTS)
     lists.update(codelists or {})
@@ -169,14 +180,104 @@ def score_patients(
         from pophealth.core.conditions import register_ids
 
         return pd.DataFrame(index=register_ids(register))
-    _check_systems(reports, warn_other_system)
+    if on_no_match != "ignore":
+        check_code_systems(reports, warn_other_system=warn_other_system,
+                           on_no_match=on_no_match, caller="score_patients")
     out = pd.concat(parts, axis=1)
     out.attrs["pophealth_reports"] = reports
     return out
 
 
-def _check_systems(reports: dict, warn_other_system: float | None) -> None:
-    """The no-silent-zeros rule of :func:`score_patients` (see its docstring)."""
+def merge_reports(batches) -> dict:
+    """Sum the per-index flag reports of several batches (as scoring them at once would).
+
+    Parameters
+    ----------
+    batches : iterable of dict
+        Each the ``attrs["pophealth_reports"]`` of one :func:`score_patients` call
+        (index -> :class:`~pophealth.core.conditions.FlagReport` as a dict).
+
+    Returns
+    -------
+    dict
+        Index -> report whose integer counts, and per-system ``n_events`` /
+        ``n_matched``, are the sums over the batches; ``unrecognised_fraction`` is
+        recomputed from the sums; ``n_unrecognised_unique`` is the largest batch's
+        (unique codes do not add up).
+
+    Examples
+    --------
+    >>> a = {"charlson": {"codelist": "c", "n_events": 2, "n_other_system": 2,
+    ...      "codelist_systems": ("icd10",),
+    ...      "systems": {"snomed": {"n_events": 2, "covered": False, "n_matched": 0}}}}
+    >>> b = {"charlson": {"codelist": "c", "n_events": 3, "n_other_system": 0,
+    ...      "codelist_systems": ("icd10",),
+    ...      "systems": {"icd10": {"n_events": 3, "covered": True, "n_matched": 1}}}}
+    >>> m = merge_reports([a, b])["charlson"]
+    >>> m["n_events"], m["n_other_system"], sorted(m["systems"])
+    (5, 2, ['icd10', 'snomed'])
+    """
+    out: dict = {}
+    for reports in batches:
+        for name, r in reports.items():
+            acc = out.get(name)
+            if acc is None:
+                acc = out[name] = {k: (dict(v) if isinstance(v, dict) else v)
+                                   for k, v in r.items()}
+                acc["systems"] = {k: dict(v) for k, v in r.get("systems", {}).items()}
+                continue
+            for key, value in r.items():
+                if key == "n_unrecognised_unique":
+                    acc[key] = max(int(acc.get(key, 0)), int(value))
+                elif key.startswith("n_") and isinstance(value, (int, np.integer)):
+                    acc[key] = int(acc.get(key, 0)) + int(value)
+            for system, v in r.get("systems", {}).items():
+                s = acc["systems"].setdefault(system, {"n_events": 0, "covered": v["covered"],
+                                                       "n_matched": 0})
+                s["n_events"] = int(s["n_events"]) + int(v["n_events"])
+                s["n_matched"] = int(s.get("n_matched", 0)) + int(v.get("n_matched", 0))
+    for acc in out.values():
+        if "unrecognised_fraction" in acc:
+            covered = int(acc["n_events"]) - int(acc["n_other_system"])
+            acc["unrecognised_fraction"] = (int(acc["n_unrecognised"]) / covered
+                                            if covered else 0.0)
+    return out
+
+
+def check_code_systems(reports: dict, *, warn_other_system: float | None = 0.2,
+                       on_no_match: str = "raise", caller: str = "score_patients") -> None:
+    """The no-silent-zeros rule of :func:`score_patients`, over one call's reports.
+
+    Apply it once to :func:`merge_reports` of all batches when scoring in batches, so
+    that the decision rests on the whole population's per-system row counts, not on
+    whichever batch happens to hold only one system.
+
+    Parameters
+    ----------
+    reports : dict
+        Index -> flag report dict (``attrs["pophealth_reports"]``, or merged).
+    warn_other_system : float or None
+        As for :func:`score_patients`.
+    on_no_match : {"raise", "warn", "ignore"}
+        ``"raise"``: :class:`~pophealth.contracts.exceptions.CodelistError` when no row
+        can match any list; ``"warn"``: a warning instead; ``"ignore"``: nothing at all.
+    caller : str
+        Name put at the start of messages.
+
+    Examples
+    --------
+    >>> r = {"charlson": {"codelist": "c", "n_events": 4, "n_other_system": 4,
+    ...      "codelist_systems": ("icd10",),
+    ...      "systems": {"snomed": {"n_events": 4, "covered": False}}}}
+    >>> check_code_systems(r)
+    Traceback (most recent call last):
+    ...
+    pophealth.contracts.exceptions.CodelistError: score_patients: no event row can match any code list of the call: all 4 row(s) are in code system(s) snomed 4; the lists (c) cover icd10; tag the events with the lists' system or pass code lists for theirs (codelists=)
+    """
+    if on_no_match not in _ON_NO_MATCH:
+        raise ConfigError(f"{caller}: on_no_match must be one of {', '.join(_ON_NO_MATCH)}")
+    if on_no_match == "ignore" or not reports:
+        return
     first = next(iter(reports.values()))
     n = first["n_events"]
     if not n:
@@ -195,24 +296,28 @@ def _check_systems(reports: dict, warn_other_system: float | None) -> None:
         systems[UNKNOWN_SYSTEM] = {"n_events": unknown, "covered": False}
     systems.update({k: {"n_events": m, "covered": True} for k, m in n_cov.items()})
     if n_other == n:
-        raise CodelistError(
-            f"score_patients: no event row can match any code list of the call: all {n} "
+        message = (
+            f"{caller}: no event row can match any code list of the call: all {n} "
             f"row(s) are in code system(s) {system_counts_text(systems)}; the lists "
             f"({', '.join(r['codelist'] for r in reports.values())}) cover "
             f"{', '.join(covered) or 'no system'}; tag the events with the lists' system or "
             "pass code lists for theirs (codelists=)"
         )
+        if on_no_match == "raise":
+            raise CodelistError(message)
+        warnings.warn(message, DataQualityWarning, stacklevel=user_stacklevel())
+        return
     for name, r in reports.items():
         if r["n_events"] and r["n_events"] == r["n_other_system"]:
             warnings.warn(
-                f"score_patients: {name}: code list {r['codelist']} (covers "
+                f"{caller}: {name}: code list {r['codelist']} (covers "
                 f"{', '.join(r['codelist_systems'])}) can match none of the {n} event row(s) "
                 f"({system_counts_text(r['systems'])}), so {name} is scored from no events",
                 DataQualityWarning, stacklevel=user_stacklevel(),
             )
     if warn_other_system is not None and n_other / n >= warn_other_system:
         warnings.warn(
-            f"score_patients: {n_other} of {n} event row(s) ({n_other / n:.0%} >= "
+            f"{caller}: {n_other} of {n} event row(s) ({n_other / n:.0%} >= "
             f"warn_other_system={warn_other_system:.0%}) are in code system(s) no code list "
             f"of the call covers ({system_counts_text(systems, covered=False)}) and count "
             f"nowhere; the lists cover {', '.join(covered)} (eFI and CMS need a primary-care "

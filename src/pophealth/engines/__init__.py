@@ -1,6 +1,8 @@
 """Engines: Parquet/Arrow I/O, out-of-core streaming and Spark over the batch function.
 
 * :mod:`~pophealth.engines.io` -- open and read Parquet files/datasets and CSV; atomic writes.
+* :mod:`~pophealth.engines.pipeline` -- ``score_batch``: the one batch function for the whole
+  patient table (indices, utilisation, segments, risk); ``global_tiers`` after the batches.
 * :mod:`~pophealth.engines.streaming` -- ``score_dataset``: bucket by bucket, bounded memory.
 * :mod:`~pophealth.engines.sus` -- ``read_sus_apc``, ``read_sus_op``, ``read_ecds``: SUS+/HES
   wide extracts to the long events and activity contracts.

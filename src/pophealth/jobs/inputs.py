@@ -70,39 +70,43 @@ def _fail(message: str, counts: dict, column: str = "", rule: str = "", count: i
     return exc
 
 
-def _risk(config: JobConfig, register, scores, activity) -> pd.Series:
-    from pophealth.risk.features import make_features
+def _training_rows(config: JobConfig, ids: np.ndarray):
+    """Positions (in sorted-register order) and outcomes of the rows the model is fitted on."""
+    fit = config.risk_fit
+    outcome = fit.get("outcome", "emergency_admission")
+    outcomes = _read(config.inputs["outcomes"])
+    if outcome not in outcomes.columns or "patient_id" not in outcomes.columns:
+        raise ConfigError(f"[risk.fit] outcomes input lacks 'patient_id' or '{outcome}'")
+    y = outcomes.set_index("patient_id")[outcome].reindex(pd.Index(ids, name="patient_id"))
+    train = np.flatnonzero(y.notna().to_numpy())
+    max_rows = int(fit.get("max_rows", 0))
+    seed = int(fit.get("random_state", 0))
+    if max_rows and len(train) > max_rows:
+        rng = np.random.default_rng(seed)
+        train = np.sort(rng.choice(train, size=max_rows, replace=False))
+    return train, y.iloc[train].astype(bool).to_numpy()
 
-    X = make_features(register, scores, activity, index_date=config.index_date)
-    if config.risk_model is not None:
-        model = _load_model(config.risk_model)
-    else:
-        from pophealth.risk.models import RiskModel
 
-        fit = config.risk_fit
-        outcome = fit.get("outcome", "emergency_admission")
-        outcomes = _read(config.inputs["outcomes"])
-        if outcome not in outcomes.columns or "patient_id" not in outcomes.columns:
-            raise ConfigError(f"[risk.fit] outcomes input lacks 'patient_id' or '{outcome}'")
-        y = outcomes.set_index("patient_id")[outcome].reindex(X.index)
-        train = np.flatnonzero(y.notna().to_numpy())
-        max_rows = int(fit.get("max_rows", 0))
-        seed = int(fit.get("random_state", 0))
-        if max_rows and len(train) > max_rows:
-            rng = np.random.default_rng(seed)
-            train = np.sort(rng.choice(train, size=max_rows, replace=False))
-        calibration = fit.get("calibration", "sigmoid")
-        model = RiskModel(method=fit.get("method", "hgb"),
-                          calibration=None if calibration == "none" else calibration,
-                          random_state=seed)
-        model.fit(X.iloc[train], y.iloc[train].astype(bool).to_numpy())
-        logger.info("job: fitted a risk model on %d patients", len(train))
+def _fit_model(config: JobConfig, X_train: pd.DataFrame, y_train: np.ndarray):
+    from pophealth.risk.models import RiskModel
+
+    fit = config.risk_fit
+    calibration = fit.get("calibration", "sigmoid")
+    model = RiskModel(method=fit.get("method", "hgb"),
+                      calibration=None if calibration == "none" else calibration,
+                      random_state=int(fit.get("random_state", 0)))
+    model.fit(X_train, y_train)
+    logger.info("job: fitted a risk model on %d patients", len(X_train))
+    return model
+
+
+def _model_info(config: JobConfig, model, n_features: int) -> dict:
     meta = getattr(model, "metadata_", None) or {}
     info = {"source": "saved model" if config.risk_model is not None else "fitted in the job",
-            "class": type(model).__name__, "n_features": int(X.shape[1])}
+            "class": type(model).__name__, "n_features": int(n_features)}
     info.update({k: meta[k] for k in ("training_period", "performance", "description")
                  if k in meta})
-    return model.predict_risk(X), info
+    return info
 
 
 def _load_model(path: Path):
@@ -115,46 +119,87 @@ def _no_stage(stage: str) -> None:
     """Default stage callback of :func:`_build_patients`: does nothing."""
 
 
-def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, dict, list]:
+#: Patients per batch of the job (the sorted register is scored this many at a time).
+BATCH_PATIENTS = 1_000_000
+
+
+def _batch_read(path: Path, filter, batches: int, k: int, what: str) -> pd.DataFrame:
+    from pophealth.engines.io import read_table
+
+    try:
+        return read_table(path, filter=filter).drop(columns=["bucket"], errors="ignore")
+    except SchemaError as exc:
+        raise _in_batch(exc, batches, k, what) from None
+
+
+def _in_batch(exc: SchemaError, batches: int, k: int, what: str) -> SchemaError:
+    """A batch's error, saying that its positions are within the batch (when batched)."""
+    if batches == 1:
+        return exc
+    out = type(exc)(f"{exc} (positions are within the {what} rows of patient batch {k} of "
+                    f"{batches})", getattr(exc, "problems", []))
+    return out
+
+
+def _register_ids(config: JobConfig, counts: dict):
+    """The register's ids (and NHS numbers) only: the batches' bounds and the global checks."""
+    from pophealth.engines.io import open_dataset, read_table
+
+    cols = ["patient_id"] + (["nhs_number"] if config.id_column == "nhs_number" else [])
+    names = open_dataset(config.inputs["register"]).schema.names
+    for col in ("patient_id", "pcn", config.id_column):
+        if col not in names:
+            raise _fail(f"register: missing column '{col}' (rule 'missing_column')", counts,
+                        col, "missing_column")
+    frame = read_table(config.inputs["register"], columns=cols)
+    missing = frame["patient_id"].isna().to_numpy()
+    if missing.any():
+        raise _fail(f"register: column 'patient_id' breaks rule 'not_null' in "
+                    f"{int(missing.sum())} row(s); first positions "
+                    f"{np.flatnonzero(missing)[:10].tolist()}", counts, "patient_id",
+                    "not_null", int(missing.sum()))
+    return frame
+
+
+def _row_count(path: Path) -> int:
+    from pophealth.engines.io import open_dataset
+
+    return int(open_dataset(path).count_rows())
+
+
+def _build_patients(config: JobConfig, stage=_no_stage, batch_patients: int | None = None,
+                    ) -> tuple[pd.DataFrame, dict, list]:
     """Read, validate, check thresholds, score, predict and segment; included patients only.
+
+    The register is read in batches of ``batch_patients`` (default :data:`BATCH_PATIENTS`)
+    consecutive patient ids, each with its own events and activity rows (id-range filters
+    that tile the id line, so every row is read once), and streamed through
+    :func:`pophealth.engines.pipeline.score_batch_parts`. Only the id columns are read
+    whole (batch bounds, duplicate NHS numbers). With more than one batch each batch's
+    patient table goes to a temporary Parquet dataset (``runs/.tmp-batches-*``), and the table
+    returned holds only the columns the caseload rules, reasons, output and report read.
+    Whole-population decisions - the data-quality thresholds, the model fit, the tiers -
+    are taken once over the sums of all batches.
 
     ``stage(name)`` is called as each long step starts ("read", "score", "risk",
     "segments"; see :data:`pophealth.jobs.progress.STAGES`).
     """
     from pophealth.contracts.nhs_number import is_valid_nhs_number
-    from pophealth.contracts.schema import (
-        naive_timestamp,
-        validate_activity,
-        validate_events,
-        validate_register,
-    )
-    from pophealth.core.batch import score_patients
-    from pophealth.core.patients import patient_table
 
-    q, idx = config.quality, config.index_date
+    q = config.quality
     stage("read")
-    register = _read(config.inputs["register"])
-    events = _read(config.inputs["events"])
-    activity = _read(config.inputs["activity"])
-    counts: dict = {"register_rows_in": len(register), "events_rows_in": len(events),
-                    "activity_rows_in": len(activity)}
-    logger.info("job: read %d register, %d event and %d activity row(s)", len(register),
-                len(events), len(activity))
-    validate_register(register, index_date=idx)
-    validate_events(events)
-    validate_activity(activity)
-    register, events, activity = (_naive_dates(register), _naive_dates(events),
-                                   _naive_dates(activity))
-    for col in ("pcn", config.id_column):
-        if col not in register.columns:
-            raise _fail(f"register: missing column '{col}' (rule 'missing_column')", counts,
-                        col, "missing_column")
-    register = register.sort_values("patient_id", kind="stable").reset_index(drop=True)
-    n = len(register)
-    keep = np.ones(n, dtype=bool)
+    counts: dict = {"register_rows_in": 0,
+                    "events_rows_in": _row_count(config.inputs["events"]),
+                    "activity_rows_in": _row_count(config.inputs["activity"])}
+    ids_frame = _register_ids(config, counts)
+    n = len(ids_frame)
+    counts["register_rows_in"] = n
+    logger.info("job: read %d register, %d event and %d activity row(s)", n,
+                counts["events_rows_in"], counts["activity_rows_in"])
     excluded: dict = {}
+    bad_ids = None
     if config.id_column == "nhs_number":
-        nhs = register["nhs_number"]
+        nhs = ids_frame["nhs_number"]
         valid = is_valid_nhs_number(nhs)
         text = nhs.astype(str).str.replace(r"[\s-]", "", regex=True)
         dup = text.duplicated(keep=False).to_numpy() & valid
@@ -167,8 +212,22 @@ def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, d
                         f"NHS number, above max_invalid_id_fraction "
                         f"{q['max_invalid_id_fraction']}", counts, "nhs_number",
                         "valid_unique_nhs_number", int(bad.sum()))
-        keep &= ~bad
-    t = np.datetime64(naive_timestamp(idx), "us")  # wall clock, like the columns
+        bad_ids = ids_frame["patient_id"].to_numpy()[bad]
+    ids = np.sort(ids_frame["patient_id"].to_numpy())
+    del ids_frame
+    lists = {k: (None if v.lower() == "none" else v) for k, v in config.codelists.items()}
+    return _score_batches(config, ids, bad_ids, excluded, counts, lists, stage,
+                          batch_patients or BATCH_PATIENTS)
+
+
+def _exclusions(config: JobConfig, register: pd.DataFrame, bad_ids, excluded: dict):
+    """The batch's keep mask; adds its date-rule exclusion counts to ``excluded``."""
+    from pophealth.contracts.schema import naive_timestamp
+
+    keep = np.ones(len(register), dtype=bool)
+    if bad_ids is not None:
+        keep &= ~np.isin(register["patient_id"].to_numpy(), bad_ids)
+    t = np.datetime64(naive_timestamp(config.index_date), "us")  # wall clock, like the columns
     for col, reason, test in (
             ("date_of_death", "died_on_or_before_index_date", lambda d: d <= t),
             ("registered_from", "registered_after_index_date", lambda d: d > t),
@@ -176,51 +235,180 @@ def _build_patients(config: JobConfig, stage=_no_stage) -> tuple[pd.DataFrame, d
         if col in register.columns:
             d = _dates(register[col])
             hit = ~np.isnat(d) & test(d)
-            excluded[reason] = int((hit & keep).sum())
+            excluded[reason] = excluded.get(reason, 0) + int((hit & keep).sum())
             keep &= ~hit
-    counts["excluded"] = excluded
-    pos = pd.Index(register["patient_id"]).get_indexer(activity["patient_id"].to_numpy())
-    unknown = int((pos < 0).sum())
-    counts["activity_rows_unknown_patient"] = unknown
-    if len(activity) and unknown / len(activity) > q["max_unknown_patient_activity_fraction"]:
-        raise _fail(f"activity: {unknown} of {len(activity)} row(s) are for patients not on the "
-                    "register, above max_unknown_patient_activity_fraction "
-                    f"{q['max_unknown_patient_activity_fraction']}", counts, "patient_id",
-                    "known_patient", unknown)
-    lists = {k: (None if v.lower() == "none" else v) for k, v in config.codelists.items()}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataQualityWarning)
-        # the config's threshold is the only one: flag_conditions raises above it
+    return keep
+
+
+def _output_columns(config: JobConfig, columns) -> list:
+    """The patient-table columns the caseload rules, reasons, lists and report read."""
+    from pophealth.cohorts.caseload import DEFAULT_FACTORS
+
+    if config.report is not None:
+        return list(columns)
+    wanted = {"pcn", "practice", "_pseudo_source", "risk", "tier", "segment",
+              config.rank_by, *config.include_columns,
+              *(f[0] for f in DEFAULT_FACTORS)}
+    for rule in config.rules:
+        wanted |= set(rule.columns())
+    return [c for c in columns if c in wanted]
+
+
+def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, stage, size):
+    """Stream the register's patient batches through the one batch function (see
+    :func:`_build_patients`)."""
+    import shutil
+    import tempfile
+
+    from pophealth.contracts.schema import validate_activity, validate_events, validate_register
+    from pophealth.core.batch import check_code_systems, merge_reports
+    from pophealth.engines.batch_notes import merge_notes
+    from pophealth.engines.pipeline import check_unrecognised, global_tiers, score_batch_parts
+    from pophealth.engines.streaming import id_batches
+
+    q, idx = config.quality, config.index_date
+    bounds = list(id_batches(ids, size)) if len(ids) else [("batch=00000", None, None)]
+    nb = len(bounds)
+    has_risk = config.risk_model is not None or config.risk_fit is not None
+    model = _load_model(config.risk_model) if config.risk_model is not None else None
+    fitting = has_risk and model is None
+    if fitting:
+        train, y_train = _training_rows(config, ids)
+    spill = None
+    if nb > 1:
+        # runs/.tmp-*: private (0700), and removed by the next run if this one is killed
+        (config.output_dir / "runs").mkdir(parents=True, exist_ok=True)
+        spill = Path(tempfile.mkdtemp(dir=config.output_dir / "runs", prefix=".tmp-batches-"))
+    try:
+        tables, feats, train_parts, per_batch, reports = [], [], [], [], []
+        risks, keeps, unknown, n_act, n_features, start = [], [], 0, 0, 0, 0
         stage("score")
-        scores = score_patients(register, events, index_date=idx, codelists=lists,
-                                max_unrecognised=q["max_unrecognised_code_fraction"])
-        reports = scores.attrs.get("pophealth_reports", {})
+        for k, (_, reg_f, rows_f) in enumerate(bounds):
+            register = _batch_read(config.inputs["register"], reg_f, nb, k, "register")
+            events = _batch_read(config.inputs["events"], rows_f, nb, k, "events")
+            activity = _batch_read(config.inputs["activity"], rows_f, nb, k, "activity")
+            try:
+                validate_register(register, index_date=idx)
+                validate_events(events)
+                validate_activity(activity)
+            except SchemaError as exc:
+                raise _in_batch(exc, nb, k, "input") from None
+            register, events, activity = (_naive_dates(register), _naive_dates(events),
+                                           _naive_dates(activity))
+            register = register.sort_values("patient_id", kind="stable").reset_index(drop=True)
+            keep = _exclusions(config, register, bad_ids, excluded)
+            pos = pd.Index(register["patient_id"]).get_indexer(activity["patient_id"].to_numpy())
+            unknown += int((pos < 0).sum())
+            n_act += len(activity)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DataQualityWarning)
+                try:
+                    table, X, rep = score_batch_parts(
+                        register, events, activity, index_date=idx, codelists=lists,
+                        model=model, features=fitting, segments=config.segments,
+                        segment_rules=config.segment_rules, max_unrecognised=1.0,
+                        on_no_match="ignore", warn_other_system=None)
+                except SchemaError as exc:
+                    raise _in_batch(exc, nb, k, "register") from None
+            per_batch.append(_warnings_to_notes(caught))
+            reports.append(rep)
+            n_features = X.shape[1] if X is not None else n_features
+            table["_pseudo_source"] = register[config.id_column].to_numpy()
+            keeps.append(keep)
+            if fitting:
+                sel = train[(train >= start) & (train < start + len(register))] - start
+                train_parts.append(X.iloc[sel])
+            if "risk" in table.columns:
+                risks.append(table["risk"].to_numpy())
+            if spill is None:
+                tables.append(table)
+                feats.append(X)
+            else:
+                table.to_parquet(spill / f"part-{k:05d}.parquet")
+                if fitting:
+                    X.to_parquet(spill / f"X-{k:05d}.parquet")
+                tables.append(list(table.columns))
+            start += len(register)
+            del register, events, activity, table, X
+        counts["excluded"] = excluded
+        counts["activity_rows_unknown_patient"] = unknown
+        if n_act and unknown / n_act > q["max_unknown_patient_activity_fraction"]:
+            raise _fail(f"activity: {unknown} of {n_act} row(s) are for patients not on the "
+                        "register, above max_unknown_patient_activity_fraction "
+                        f"{q['max_unknown_patient_activity_fraction']}", counts, "patient_id",
+                        "known_patient", unknown)
+        merged = merge_reports(reports)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataQualityWarning)
+            # the config's threshold is the only one, judged on the whole population
+            check_unrecognised(merged, q["max_unrecognised_code_fraction"])
+            check_code_systems(merged, on_no_match="raise", caller="score_patients")
+        once = _warnings_to_notes(caught)
         counts["events"] = {k: {f: int(r[f]) for f in (
             "n_events", "n_other_system", "n_unrecognised", "n_unknown_patient",
-            "n_after_index_date", "n_used")} for k, r in sorted(reports.items())}
-        patients = patient_table(register, scores, activity, index_date=idx, events=events)
-        patients["_pseudo_source"] = register[config.id_column].to_numpy()
+            "n_after_index_date", "n_used")} for k, r in sorted(merged.items())}
+        keep = np.concatenate(keeps) if keeps else np.zeros(0, dtype=bool)
         stage("risk")
-        if config.risk_model is not None or config.risk_fit is not None:
-            from pophealth.risk.tiers import risk_tiers
-
-            risk, counts["risk_model"] = _risk(config, register, scores, activity)
-            patients["risk"] = risk.reindex(patients.index).to_numpy()
-            tiers = risk_tiers(patients.loc[keep, "risk"], cuts=config.tier_cuts)
-            patients["tier"] = tiers.reindex(patients.index)
+        info = None
+        if fitting:
+            model = _fit_model(config, pd.concat(train_parts), y_train)
+            del train_parts
+            parts = feats if spill is None else (
+                pd.read_parquet(spill / f"X-{k:05d}.parquet") for k in range(nb))
+            risks = [model.predict_risk(X).to_numpy() for X in parts]
+        if has_risk:
+            info = _model_info(config, model, n_features)
         stage("segments")
-        if config.segments:
-            from pophealth.segments import bridges_to_health
-
-            seg = bridges_to_health(patients, events, index_date=idx,
-                                    rules=config.segment_rules)
-            patients["segment"] = seg["segment"].reindex(patients.index)
-            patients["segment_rule"] = seg["rule"].reindex(patients.index)
-    notes = _warnings_to_notes(caught)
-    patients = patients[keep]
+        if spill is None:
+            patients = tables[0]
+        else:
+            cols = _output_columns(config, tables[0])
+            frames = [_compact(pd.read_parquet(spill / f"part-{k:05d}.parquet", columns=cols)
+                               [keeps[k]]) for k in range(nb)]
+            patients = _concat(frames)
+        if has_risk:
+            risk = np.concatenate(risks)
+            risk_s = pd.Series(risk if spill is None else risk[keep], index=patients.index)
+            patients["risk"] = risk_s.to_numpy()
+            tiers = global_tiers(risk_s, cuts=config.tier_cuts,
+                                 include=keep if spill is None else None)
+            patients["tier"] = tiers.array  # ordered categorical, as risk_tiers gives it
+    finally:
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
+    order = [c for c in patients.columns if c not in ("risk", "tier", "segment", "segment_rule")]
+    patients = patients[order + [c for c in ("risk", "tier", "segment", "segment_rule")
+                                 if c in patients.columns]]
+    if spill is None:
+        patients = patients[keep]
+    if info is not None:
+        counts["risk_model"] = info
     counts["patients_included"] = int(keep.sum())
+    notes = sorted(set(merge_notes(per_batch, n_patients=len(ids))) | set(once))
     logger.info("job: %d patient(s) included, %d excluded", int(keep.sum()), int((~keep).sum()))
     return patients, counts, notes
+
+
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """PCN and practice codes as categoricals: a few hundred codes, not one Python string
+    per patient (at 10M patients that is over a gigabyte)."""
+    cols = {c: frame[c].astype("category") for c in ("pcn", "practice")
+            if c in frame.columns and frame[c].dtype == object}
+    return frame.assign(**cols) if cols else frame
+
+
+def _concat(frames: list) -> pd.DataFrame:
+    """Concatenate batch tables; categoricals with different categories are unioned (a
+    plain concat would turn them into Python objects)."""
+    from pandas.api.types import union_categoricals
+
+    out = pd.concat(frames)
+    for col in frames[0].columns:
+        if (isinstance(frames[0][col].dtype, pd.CategoricalDtype)
+                and not isinstance(out[col].dtype, pd.CategoricalDtype)):
+            out[col] = pd.Categorical(union_categoricals([f[col] for f in frames],
+                                                         ignore_order=True))
+    return out
 
 
 def _warnings_to_notes(caught) -> list:
