@@ -78,7 +78,8 @@ def score_batch_parts(register: pd.DataFrame, events: pd.DataFrame,
     if segments:
         from pophealth.segments import bridges_to_health
 
-        seg = bridges_to_health(patients, events, index_date=index_date, rules=segment_rules)
+        seg = bridges_to_health(patients, events, index_date=index_date, rules=segment_rules,
+                                max_unrecognised=max_unrecognised)
         patients["segment"] = seg["segment"].reindex(patients.index)
         patients["segment_rule"] = seg["rule"].reindex(patients.index)
     patients.attrs["pophealth_reports"] = reports

@@ -52,7 +52,7 @@ __all__ = ["segment_flags", "assign_segments", "rule_matches", "bridges_to_healt
 
 
 def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
-                  extra_codelists: Sequence = ()) -> pd.DataFrame:
+                  extra_codelists: Sequence = (), max_unrecognised: float = 0.05) -> pd.DataFrame:
     """Flags for every (condition, window) a rule set uses.
 
     Parameters
@@ -67,6 +67,10 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
     extra_codelists : sequence
         More code lists (names, paths or frames) whose conditions of the same name are
         OR-ed in, e.g. a primary-care (SNOMED) list next to the shipped ICD-10 one.
+    max_unrecognised : float, default 0.05
+        As for :func:`~pophealth.core.conditions.flag_conditions`, for every list. A
+        caller scoring patient batches passes ``1.0`` and decides once on the whole
+        population's summed counts (:mod:`pophealth.engines.pipeline`).
 
     Returns
     -------
@@ -103,7 +107,8 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
                 # several lists per call: one that can match no row warns (counts per
                 # code system) instead of raising; the warnings are de-duplicated below
                 f = flag_conditions(events, cl, register=register, index_date=index_date,
-                                    lookback_days=days, on_no_match="warn")
+                                    lookback_days=days, on_no_match="warn",
+                                    max_unrecognised=max_unrecognised)
                 for c in conds:
                     if c in f.columns:
                         col = flag_column(c, days)
@@ -447,7 +452,8 @@ def assign_segments(flags: pd.DataFrame, register: pd.DataFrame, rules=None, *,
 
 
 def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_date,
-                      rules=None, extra_codelists: Sequence = ()) -> pd.DataFrame:
+                      rules=None, extra_codelists: Sequence = (),
+                      max_unrecognised: float = 0.05) -> pd.DataFrame:
     """Bridges to Health segments (Lynn et al. 2007) with the shipped NHS-style rules.
 
     Segments, most severe first: frailty and dementia (dementia ever; eFI moderate or
@@ -478,6 +484,8 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
         An edited or re-prioritised copy of the shipped rules.
     extra_codelists : sequence
         Lists whose same-named conditions are added (e.g. ``"cms_synthetic_pc"``).
+    max_unrecognised : float, default 0.05
+        As for :func:`segment_flags`.
 
     Returns
     -------
@@ -506,5 +514,5 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
         rec = recorded_frailty(events, register=patients, index_date=index_date)
         patients = patients.assign(frailty_recorded=rec["frailty_recorded"].array)
     flags = segment_flags(events, rules, register=patients, index_date=index_date,
-                          extra_codelists=extra_codelists)
+                          extra_codelists=extra_codelists, max_unrecognised=max_unrecognised)
     return assign_segments(flags, patients, rules, index_date=index_date)
