@@ -92,13 +92,15 @@ def test_events_contract(pop):
     assert ev["patient_id"].isin(pop.register["patient_id"]).all()
     assert (ev["date"] <= INDEX).all()
     assert ev["code"].notna().all()
-    assert set(ev["code_system"]) == {"icd10", "synthetic_pc"}
+    assert set(ev["code_system"]) == {"icd10", "snomed", "synthetic_pc"}
     icd = ev[ev["code_system"] == "icd10"]
-    pc = ev[ev["code_system"] == "synthetic_pc"]
+    pc = ev[ev["code_system"] != "icd10"]
     assert set(icd["setting"]) == {"inpatient", "outpatient", "ae"}
     assert set(pc["setting"]) == {"primary"}
     assert (icd["date"] > INDEX - pd.Timedelta(days=731)).all()
-    assert pc["code"].astype(str).str.fullmatch(r"SYN\d+").all()
+    standin = pc["code_system"] == "synthetic_pc"
+    assert pc.loc[standin, "code"].astype(str).str.fullmatch(r"SYN\d+").all()
+    assert pc.loc[~standin, "code"].astype(str).str.fullmatch(r"[1-9]\d{5,17}").all()
     dob = pop.register.set_index("patient_id")["date_of_birth"]
     assert (ev["date"].to_numpy() >= dob.loc[ev["patient_id"]].to_numpy()).all()
 
@@ -130,19 +132,101 @@ def test_icd10_codes_hit_every_index_category_and_many_non_index(pop):
     assert (~covered).sum() > 60  # plenty of real codes that are in no index
 
 
-def test_synthetic_pc_code_lists(pop):
-    efi, cms = _codelist("efi_synthetic_pc"), _codelist("cms_synthetic_pc")
-    assert list(efi.columns) == ["condition", "code", "code_system", "match", "description"]
-    assert efi["condition"].nunique() == 36 and cms["condition"].nunique() == 20
-    assert {"polypharmacy", "social_vulnerability", "falls"} <= set(efi["condition"])
-    assert {"dementia", "copd", "hypertension", "anxiety_depression"} <= set(cms["condition"])
-    for cl in (efi, cms):
-        assert (cl["code_system"] == "synthetic_pc").all() and (cl["match"] == "exact").all()
-        assert cl["code"].str.fullmatch(r"SYN\d+").all()
-    emitted = set(pop.events.loc[pop.events["code_system"] == "synthetic_pc", "code"].astype(str))
-    listed = set(efi["code"]) | set(cms["code"])
-    assert listed <= emitted
-    assert len(emitted - listed) <= 4  # only the obesity / liver items map to neither list
+def test_primary_care_events_are_snomed_from_the_shipped_lists(pop):
+    """Every SNOMED CT row is a code of the PCD cluster(s) of its model item; every stand-in
+    row is a code of the combined lists' synthetic_pc part; nothing else is emitted."""
+    pcd = _codelist("pcd_snomed").astype({"code": str})
+    ev = pop.events
+    sn = ev.loc[ev["code_system"] == "snomed", "code"].astype(str)
+    assert set(sn) <= set(pcd["code"])
+    # the clusters of the 20 mapped items and the three recorded-frailty clusters all occur
+    items = pd.read_csv(resources.files("pophealth") / "data" / "synthetic" / "conditions.csv",
+                        keep_default_na=False)
+    clusters = {c for cs in items["snomed_clusters"] for c in cs.split()}
+    clusters |= {"mildfrail_cod", "modfrail_cod", "sevfrail_cod"}
+    seen = set(pcd.loc[pcd["code"].isin(set(sn)), "condition"])
+    assert clusters <= seen
+    # and nothing from clusters no item maps to (e.g. pregnancy, HIV, autism)
+    assert not {"preg_cod", "hiv_cod", "autism_cod", "ld_cod"} & (
+        seen - set(pcd.loc[pcd["code"].isin(pcd.loc[pcd["condition"].isin(clusters), "code"]), "condition"]))
+    standin = set(ev.loc[ev["code_system"] == "synthetic_pc", "code"].astype(str))
+    efi, cms = _codelist("efi_snomed_synthetic"), _codelist("cms_snomed_synthetic")
+    listed = set(efi.loc[efi["code_system"] == "synthetic_pc", "code"]) | set(
+        cms.loc[cms["code_system"] == "synthetic_pc", "code"])
+    assert standin == listed
+
+
+def test_snomed_codes_are_skewed_within_a_cluster(pop):
+    """Hypertension (HYP_COD, 117 codes): weights 1/rank**1.3 give the top code
+    1/H where H = sum_{r=1..117} r**-1.3 = 2.98 (hand sum), i.e. 33.5 %, the top 3
+    (1 + 2**-1.3 + 3**-1.3)/H = (1 + 0.406 + 0.240)/2.98 = 55 %; a flat draw would give 0.9 %."""
+    pcd = _codelist("pcd_snomed").astype({"code": str})
+    hyp = set(pcd.loc[pcd["condition"] == "hyp_cod", "code"])
+    codes = pop.events.loc[pop.events["code_system"] == "snomed", "code"].astype(str)
+    share = codes[codes.isin(hyp)].value_counts(normalize=True)
+    assert 0.30 < share.iloc[0] < 0.37
+    assert 0.51 < share.iloc[:3].sum() < 0.59
+    assert len(share) > 20  # the tail is still used
+
+
+def test_combined_lists_are_the_snomed_lists_plus_standins():
+    """The shipped combined files equal their build: efi_snomed / cms_snomed rows unchanged,
+    then synthetic_pc rows only for conditions or items with no SNOMED CT cluster."""
+    from pophealth.synthetic.lists import combined_codelist
+    for index, n_cond, standin_conds in (
+            ("efi", 36, 24), ("cms", 20, 6)):
+        shipped = _codelist(f"{index}_snomed_synthetic").astype(str)
+        built = combined_codelist(index).astype(str)
+        pd.testing.assert_frame_equal(shipped.reset_index(drop=True), built.reset_index(drop=True))
+        snomed = _codelist(f"{index}_snomed").astype(str)
+        pd.testing.assert_frame_equal(shipped.iloc[: len(snomed)].reset_index(drop=True), snomed)
+        rest = shipped.iloc[len(snomed):]
+        assert set(rest["code_system"]) == {"synthetic_pc"}
+        assert rest["code"].str.fullmatch(r"SYN\d{3}[01]").all()
+        assert rest["description"].str.contains("supply your own").all()
+        assert shipped["condition"].nunique() == n_cond
+        assert rest["condition"].nunique() == standin_conds
+    # CMS: exactly the six conditions with no open SNOMED CT list are stand-ins
+    cms = _codelist("cms_snomed_synthetic")
+    assert set(cms.loc[cms["code_system"] == "synthetic_pc", "condition"]) == {
+        "cancer", "alcohol_problems", "constipation", "painful_condition",
+        "irritable_bowel_syndrome", "hearing_loss"}
+
+
+def test_recorded_frailty_follows_efi_among_65_plus(pop):
+    from pophealth.core.frailty import recorded_frailty
+
+    """Frailty codes only at 65+; the recorded band matches the eFI band computed from the
+    deficits with the shipped lists, and the recorded share rises
+    with the band (0.4 / 0.6 / 0.7 of mild / moderate / severe, model_params.csv)."""
+    import warnings
+
+    from pophealth.core.frailty import recorded_frailty
+    reg = pop.register
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = recorded_frailty(pop.events, register=reg, index_date=INDEX)
+        e = ph.efi(ph.flag_conditions(pop.events, "efi_snomed_synthetic", register=reg,
+                                      index_date=INDEX), missing_deficits="absent")
+    age = reg.set_index("patient_id")["age"]
+    band = rec.reindex(age.index)
+    col = "frailty_recorded"
+    recorded = band[col].notna()
+    assert recorded.any()
+    assert (age[recorded] >= 65).all()
+    efi_band = e.reindex(age.index)["efi_band"].astype(str)
+    # the generator bands its own deficits; the shipped lists can score a deficit more when a
+    # code sits in two clusters (a diabetic-kidney code is in DM_COD and CKDATRISK2_COD), so
+    # a few people score one band higher from the lists -- never lower
+    agree = band.loc[recorded, col].astype(str) == efi_band[recorded]
+    assert agree.mean() > 0.97
+    order = {"fit": 0, "mild": 1, "moderate": 2, "severe": 3}
+    assert (band.loc[recorded, col].astype(str).map(order) <= efi_band[recorded].map(order)).all()
+    o65 = age >= 65
+    share = recorded[o65].groupby(efi_band[o65]).mean()
+    assert share["fit"] == 0
+    assert 0.33 < share["mild"] < 0.47 and 0.5 < share["moderate"] < 0.7
+    assert share["mild"] < share["moderate"] < share["severe"] + 0.1
 
 
 def test_activity_contract(pop):

@@ -477,7 +477,7 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
     rules : SegmentRules, str or path, optional
         An edited or re-prioritised copy of the shipped rules.
     extra_codelists : sequence
-        Lists whose same-named conditions are added (e.g. ``"cms_synthetic_pc"``).
+        Lists whose same-named conditions are added (e.g. ``"cms_snomed_synthetic"``).
 
     Returns
     -------

@@ -40,16 +40,14 @@ def _top_set(values: np.ndarray, q: float) -> np.ndarray:
 
 
 def cms_counts(pop) -> pd.Series:
-    """Distinct CMS-20 conditions per patient from the synthetic_pc events (register order)."""
-    path = resources.files("pophealth") / "data" / "codelists" / "cms_synthetic_pc.csv"
-    with path.open("r", encoding="utf-8") as fh:
-        cl = pd.read_csv(fh)
-    ev = pop.events
-    pc = ev[ev["code_system"].astype(str) == "synthetic_pc"]
-    cond = pc["code"].astype(str).map(dict(zip(cl["code"], cl["condition"], strict=True)))
-    pairs = pd.DataFrame({"patient_id": pc["patient_id"].to_numpy(), "c": cond.to_numpy()}).dropna()
-    counts = pairs.drop_duplicates().groupby("patient_id").size()
-    return counts.reindex(pop.register["patient_id"], fill_value=0)
+    """Distinct CMS-20 conditions per patient (register order), flagged from all history with
+    the shipped ``cms_snomed_synthetic`` list (SNOMED CT + labelled stand-ins)."""
+    from pophealth.core.conditions import flag_conditions
+
+    reg, ev = pop.register, pop.events
+    flags = flag_conditions(ev[ev["setting"].astype(str) == "primary"], "cms_snomed_synthetic", register=reg,
+                            index_date=pop.index_date)
+    return flags.sum(axis=1).astype(np.int64).reindex(reg["patient_id"], fill_value=0)
 
 
 def realism_summary(pop) -> dict:
@@ -151,7 +149,7 @@ def realism_summary(pop) -> dict:
 def frailty_bands(pop) -> dict:
     """eFI bands among people aged 65+ and HFRS bands among people aged 75+.
 
-    eFI uses the ``efi_synthetic_pc`` code list (all history); HFRS uses the shipped Gilbert
+    eFI uses the ``efi_snomed_synthetic`` code list (all history); HFRS uses the shipped Gilbert
     2018 list over the 2 years before index (``pophealth.hfrs`` defaults). ``hfrs_75_inpatient``
     restricts to people aged 75+ with at least one inpatient ICD-10 event in those 2 years.
     """
@@ -164,7 +162,7 @@ def frailty_bands(pop) -> dict:
     age = reg.set_index("patient_id")["age"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        e = efi(flag_conditions(ev, "efi_synthetic_pc", register=reg, index_date=pop.index_date),
+        e = efi(flag_conditions(ev, "efi_snomed_synthetic", register=reg, index_date=pop.index_date),
                 missing_deficits="absent")
         h = hfrs(ev, register=reg, index_date=pop.index_date)
     e, h = e.reindex(age.index), h.reindex(age.index)
