@@ -97,7 +97,8 @@ def load_model() -> Model:
     k = len(items)
     coef = {c: items[c].to_numpy(dtype=float) for c in (
         "alpha", "beta_age", "gamma_dep", "lambda_latent", "delta_male", "min_age",
-        "recency_years", "hospital_record_prob", "adm_beta", "death_beta", "target_prevalence")}
+        "recency_years", "hospital_record_prob", "adm_beta", "death_beta", "target_prevalence",
+        "snomed_share")}
     coef["sex_only"] = np.select([items["sex"].eq("F"), items["sex"].eq("M")], [0, 1], -1)
     coef["cms"] = items["cms"].ne("").to_numpy()
     coef["cancer"] = items["item"].eq("cancer").to_numpy()
@@ -162,36 +163,49 @@ def load_model() -> Model:
 
 
 def _pc_pools(items: pd.DataFrame, pcs: np.ndarray, zipf: float) -> pd.DataFrame:
-    """Primary-care code pools: pool ``i`` (diagnosis) and ``K + i`` (later record) of item ``i``,
-    then pools ``2K, 2K+1, 2K+2`` for recorded mild, moderate and severe frailty.
+    """Primary-care code pools: pool ``i`` (diagnosis) and ``K + i`` (later record) of item ``i``;
+    pools ``2K, 2K+1, 2K+2`` for recorded mild, moderate and severe frailty; and pools
+    ``STANDIN_OFFSET(K) + i`` / ``+ K + i`` holding item ``i``'s stand-in codes.
 
     An item with ``snomed_clusters`` draws SNOMED CT codes from those shipped PCD clusters
-    (``pcd_snomed``) for both records. Codes are ranked by (length, code) -- the short,
-    generic International-release concepts first -- and weighted ``1 / rank**zipf``, so a few
-    codes carry most rows. An item without a cluster uses its stand-in ``synthetic_pc`` codes.
+    (``pcd_snomed``), leaving out codes that also sit in another item's clusters (a psychotic
+    depression code is in DEPR_COD and MH_COD: drawing it for depression would put the patient
+    on the SMI register too). Codes are ranked by (length, code) -- the short, generic
+    International-release concepts first -- and weighted ``1 / rank**zipf``, so a few codes
+    carry most rows. An item without a cluster uses its stand-in ``synthetic_pc`` codes.
     """
     pcd = _read_codelist("pcd_snomed")
     k = len(items)
+    clusters_of = items["snomed_clusters"].fillna("").str.split().tolist()
+    known = set(pcd["condition"])
+    unknown = {c for cs in clusters_of for c in cs} - known
+    if unknown:
+        raise ValueError(f"conditions.csv: snomed_clusters not in pcd_snomed: {sorted(unknown)}")
     rows = []
 
-    def snomed_pool(pool: int, clusters: list[str]) -> None:
+    def snomed_pool(pool: int, clusters: list[str], exclude: set) -> None:
         codes = pcd.loc[pcd["condition"].isin(clusters), "code"].drop_duplicates()
-        unknown = set(clusters) - set(pcd["condition"])
-        if unknown:
-            raise ValueError(f"conditions.csv: snomed_clusters not in pcd_snomed: {sorted(unknown)}")
+        codes = codes[~codes.isin(exclude)]
         codes = codes.iloc[np.lexsort((codes.to_numpy(str), codes.str.len().to_numpy()))]
         w = 1.0 / np.arange(1, len(codes) + 1) ** zipf
         rows.append(pd.DataFrame({"pool": pool, "code": codes.to_numpy(), "w": w, "sys": SNOMED}))
 
-    for i, clusters in enumerate(items["snomed_clusters"].fillna("").str.split()):
+    def standin_pool(pool: int, code: str) -> None:
+        rows.append(pd.DataFrame({"pool": [pool], "code": [code], "w": [1.0], "sys": [STANDIN]}))
+
+    for i, clusters in enumerate(clusters_of):
         if clusters:
-            snomed_pool(i, clusters)
-            snomed_pool(k + i, clusters)
+            others = {c for j, cs in enumerate(clusters_of) if j != i for c in cs}
+            exclude = set(pcd.loc[pcd["condition"].isin(others - set(clusters)), "code"])
+            snomed_pool(i, clusters, exclude)
+            snomed_pool(k + i, clusters, exclude)
         else:
-            for pool, code in ((i, pcs[i, 0]), (k + i, pcs[i, 1])):
-                rows.append(pd.DataFrame({"pool": [pool], "code": [code], "w": [1.0], "sys": [STANDIN]}))
+            standin_pool(i, pcs[i, 0])
+            standin_pool(k + i, pcs[i, 1])
+        standin_pool(standin_offset(k) + i, pcs[i, 0])
+        standin_pool(standin_offset(k) + k + i, pcs[i, 1])
     for j, cluster in enumerate(FRAILTY_CLUSTERS):
-        snomed_pool(2 * k + j, [cluster])
+        snomed_pool(2 * k + j, [cluster], set())
     t = pd.concat(rows, ignore_index=True)
     t = t.sort_values("pool", kind="stable").reset_index(drop=True)
     pool = t["pool"].to_numpy()
@@ -199,6 +213,11 @@ def _pc_pools(items: pd.DataFrame, pcs: np.ndarray, zipf: float) -> pd.DataFrame
     last = np.r_[pool[1:] != pool[:-1], True]
     t["cum"] = pool + np.where(last, 1.0, np.minimum(within, 1.0))
     return t
+
+
+def standin_offset(k: int) -> int:
+    """First stand-in pool id (after the K diagnosis, K review and 3 frailty pools)."""
+    return 2 * k + len(FRAILTY_CLUSTERS)
 
 
 # ----------------------------------------------------------------------------- geography
@@ -462,7 +481,11 @@ def _pc_events(rng, m: Model, pt: dict, index_day: int) -> tuple[dict, np.ndarra
     rep = rng.random(len(pp)) < m.p["pc_repeat_prob"]
     rday = diag[rep] + np.floor(rng.random(int(rep.sum())) * (index_day - diag[rep] + 1)).astype(np.int64)
     k = len(m.items)
-    pool = np.concatenate([kk, k + kk[rep]])
+    # an item whose SNOMED CT cluster covers only part of it (anxiety and/or depression: DEPR_COD
+    # is depression only) is coded in SNOMED CT for a share snomed_share of its patients and with
+    # the stand-in code for the rest, the same system on both of a patient's records
+    alt = standin_offset(k) * (rng.random(len(kk)) >= m.coef["snomed_share"][kk])
+    pool = np.concatenate([kk + alt, k + kk[rep] + alt[rep]])
     code, system = _pick_pc(m, pool, rng.random(len(pool)))
     # recorded frailty (GP contract: eFI-based frailty identification at 65+): the eFI band of
     # the patient's deficits, coded within the last year for a band-dependent share

@@ -25,21 +25,23 @@ SYNTHETIC_LISTS = {"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"}
 
 def standin_rows(index: str) -> pd.DataFrame:
     """Stand-in ``synthetic_pc`` rows for the ``index`` (``"efi"`` or ``"cms"``) conditions of the
-    model items that have no shipped SNOMED CT cluster.
+    model items that have no shipped SNOMED CT cluster, or whose cluster covers only part of
+    the item (``snomed_share < 1``: anxiety and/or depression, as DEPR_COD is depression only).
 
     Examples
     --------
     >>> from pophealth.synthetic.lists import standin_rows
     >>> t = standin_rows("cms")
     >>> sorted(t["condition"].unique())[:3]
-    ['alcohol_problems', 'cancer', 'constipation']
+    ['alcohol_problems', 'anxiety_depression', 'cancer']
     >>> set(t["code_system"])
     {'synthetic_pc'}
     """
     if index not in ("efi", "cms"):
         raise ValueError(f"standin_rows: index must be 'efi' or 'cms', not {index!r}")
     items = _model.load_model().items
-    sel = items[index].ne("") & items["snomed_clusters"].fillna("").eq("")
+    sel = items[index].ne("") & (items["snomed_clusters"].fillna("").eq("")
+                                 | (items["snomed_share"] < 1))
     out = []
     for review, what in ((0, "diagnosis"), (1, "review")):
         part = items.loc[sel, [index, "label"]]
