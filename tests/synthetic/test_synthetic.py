@@ -297,7 +297,9 @@ def test_realism_figures_at_200k():
     rates = s["rates_by_age"]  # issue 12 item 7 faults, fixed
     assert rates["share_75_plus_inpatient_2y"] <= 0.55  # was 0.71
     assert rates["max_p_emergency_admission"] < 0.8  # was 0.9996
-    assert 0.85 <= out["oracle_auroc_death"] <= 0.90  # was 0.97
+    # was 0.97; not <= 0.90: with deaths spread over age as ONS registers them, age bands alone
+    # give 0.905 on this register (README), so an oracle that also knows conditions is above it
+    assert 0.88 <= out["oracle_auroc_death"] <= 0.94
     em, de = rates["emergency_admissions_per_1000"], rates["deaths_per_1000"]
     adult = ["15-44", "45-64", "65-74", "75-84", "85+"]
     assert all(em[a] < em[b] for a, b in zip(adult, adult[1:], strict=False))
@@ -307,6 +309,12 @@ def test_realism_figures_at_200k():
     qof = s["qof_prevalence"]
     for row in pub[pub["measure"] == "qof_prevalence"].itertuples():
         assert row.low <= qof[row.key] <= row.high, (row.key, qof[row.key], row.low, row.high)
+    # where people die: share of deaths by age group vs ONS registrations (E&W 2018)
+    share = rates["death_share_by_age"]
+    ons = pub[(pub["measure"] == "ons_deaths_share") & pub["low"].notna()]
+    assert len(ons) == 6
+    for row in ons.itertuples():
+        assert row.low <= share[row.key] <= row.high, (row.key, share[row.key], row.low, row.high)
     fr = s["frailty"]  # eFI 65+ near Clegg 2016 (50/35/12/3 %); HFRS 75+ of a whole GP register
     efi = fr["efi_65_plus"]
     assert 0.46 <= efi["fit"] <= 0.56 and 0.30 <= efi["mild"] <= 0.40

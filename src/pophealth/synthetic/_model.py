@@ -610,7 +610,8 @@ def generate_block(ctx: Context, b: int) -> Block:
     # death: the patient-level logit plus unobserved heterogeneity (a hidden N(0, de_hidden_sd)
     # shock), so death is not a near-deterministic function of age and conditions; p_death is
     # the probability given everything but that shock (probit approximation of its average)
-    de_lp = (p["de_intercept"] + p["de_age"] * (age - 50) / 10 + p["de_latent"] * z
+    de_lp = (p["de_intercept"] + p["de_age"] * (age - 50) / 10
+             + p["de_age75"] * np.maximum(age - 75, 0) / 10 + p["de_latent"] * z
              + p["de_male"] * male + has @ c["death_beta"] + p["de_prior"] * np.log1p(em1))
     de_sd = p["de_hidden_sd"]
     p_de = _sigmoid(de_lp / np.sqrt(1.0 + np.pi * de_sd ** 2 / 8.0))

@@ -187,9 +187,14 @@ RATE_BANDS = [0, 1, 5, 15, 45, 65, 75, 85, 200]
 RATE_LABELS = ["0", "1-4", "5-14", "15-44", "45-64", "65-74", "75-84", "85+"]
 
 
+_DEATH_BANDS = [0, 1, 15, 45, 65, 75, 85, 200]  # ONS weekly deaths age groups
+_DEATH_LABELS = ["<1", "1-14", "15-44", "45-64", "65-74", "75-84", "85+"]
+
+
 def rates_by_age(pop) -> dict:
     """Emergency admissions in the 12 months before index and deaths in the 12 months after,
-    per 1,000 registered patients, by age band; the share of people aged 75+ with an inpatient
+    per 1,000 registered patients, by age band; the share of deaths in each ONS age group;
+    the share of people aged 75+ with an inpatient
     episode (emergency or elective) in the 2 years before index; and the top true 12-month
     emergency-admission probability."""
     reg, act, out, ev = pop.register, pop.activity, pop.outcomes, pop.events
@@ -205,6 +210,11 @@ def rates_by_age(pop) -> dict:
         "deaths_per_1000": {
             k: round(float(v), 1)
             for k, v in (out["death"].astype(float).groupby(band).mean() * 1000).items()},
+        "death_share_by_age": {
+            k: round(float(v), 4) for k, v in (
+                out["death"].astype(float).groupby(pd.cut(reg["age"], _DEATH_BANDS, right=False,
+                                                          labels=_DEATH_LABELS).to_numpy()).sum()
+                / max(int(out["death"].sum()), 1)).items()},
         "share_75_plus_inpatient_2y": float(reg["patient_id"][o75].isin(ip.unique()).mean()),
         "max_p_emergency_admission": float(out["p_emergency_admission"].max()),
     }
