@@ -269,6 +269,22 @@ def test_realism_on_moderate_population(pop):
     assert s["demography"]["age_sex_max_abs_diff_pp"] < 1.0
 
 
+def test_published_figures_are_transcribed_consistently():
+    """The expected values of the realism test: every row cites a source and a period, every
+    asserted band contains the published value, and the ONS death shares (weekly counts summed
+    over 52 weeks: 2,588 + 961 + 15,140 + 63,913 + 89,664 + 151,270 + 215,797 = 539,333) add up."""
+    pub = pd.read_csv(Path(__file__).with_name("published_figures.csv"))
+    assert pub["source"].str.len().gt(20).all() and pub["url"].str.startswith("https://").all()
+    assert pub["period"].notna().all()
+    banded = pub[pub["low"].notna()]
+    assert ((banded["low"] <= banded["published"]) & (banded["published"] <= banded["high"])).all()
+    ons = pub.loc[pub["measure"] == "ons_deaths_share", "published"]
+    assert abs(ons.sum() - 1.0) < 0.001
+    counts = [2588, 961, 15140, 63913, 89664, 151270, 215797]
+    assert sum(counts) == 539_333
+    np.testing.assert_allclose(ons.to_numpy(), np.array(counts) / 539_333, atol=5e-5)
+
+
 @pytest.mark.slow
 def test_realism_figures_at_200k():
     s = realism_summary(make_population(200_000, random_state=0))
@@ -309,6 +325,8 @@ def test_realism_figures_at_200k():
     qof = s["qof_prevalence"]
     for row in pub[pub["measure"] == "qof_prevalence"].itertuples():
         assert row.low <= qof[row.key] <= row.high, (row.key, qof[row.key], row.low, row.high)
+    hes = pub[pub["measure"] == "hes_emergency_admissions_per_1000"].iloc[0]
+    assert hes.low <= rates["emergency_admissions_per_1000_all_ages"] <= hes.high
     # where people die: share of deaths by age group vs ONS registrations (E&W 2018)
     share = rates["death_share_by_age"]
     ons = pub[(pub["measure"] == "ons_deaths_share") & pub["low"].notna()]

@@ -205,6 +205,9 @@ def rates_by_age(pop) -> dict:
     ip = ev.loc[(ev["setting"].astype(str) == "inpatient") & (ev["date"] > since), "patient_id"]
     o75 = reg["age"].to_numpy() >= 75
     return {
+        "emergency_admissions_per_1000_all_ages": round(float(em.mean() * 1000), 1),
+        "elective_admissions_per_1000_all_ages": round(float(
+            (act["kind"].astype(str) == "elective_admission").sum() / len(reg) * 1000), 1),
         "emergency_admissions_per_1000": {
             k: round(float(v), 1) for k, v in (pd.Series(em).groupby(band).mean() * 1000).items()},
         "deaths_per_1000": {
