@@ -79,7 +79,7 @@ class Model:
     is_three_char: np.ndarray
     junk_idx: np.ndarray
     pc_idx: np.ndarray  # (K, 2) -> index into event vocab (stand-in codes)
-    pc_cum: np.ndarray  # primary-care pool id + within-pool cdf (pools: K diagnosis, K review, 3 frailty)
+    pc_cum: np.ndarray  # primary-care pool id + within-pool cdf (see _pc_pools)
     pc_code: np.ndarray  # event-vocab index per primary-care pool entry
     pc_sys: np.ndarray  # code system (index into CODE_SYSTEMS) per primary-care pool entry
     efi_map: np.ndarray  # (K, 36) float32: item -> eFI deficit
@@ -165,7 +165,7 @@ def load_model() -> Model:
 def _pc_pools(items: pd.DataFrame, pcs: np.ndarray, zipf: float) -> pd.DataFrame:
     """Primary-care code pools: pool ``i`` (diagnosis) and ``K + i`` (later record) of item ``i``;
     pools ``2K, 2K+1, 2K+2`` for recorded mild, moderate and severe frailty; and pools
-    ``STANDIN_OFFSET(K) + i`` / ``+ K + i`` holding item ``i``'s stand-in codes.
+    ``standin_offset(K) + i`` / ``+ K + i`` holding item ``i``'s stand-in codes.
 
     An item with ``snomed_clusters`` draws SNOMED CT codes from those shipped PCD clusters
     (``pcd_snomed``), leaving out codes that also sit in another item's clusters (a psychotic
