@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 from benchmarks._measure import measure
 
 INDEX_DATE = "2025-04-01"
-SYNTHETIC_LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
+SYNTHETIC_LISTS = {"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"}
 
 
 class Skip(Exception):

@@ -45,8 +45,8 @@ events = "population/events"
 activity = "population/activity"
 
 [codelists]
-efi = "efi_synthetic_pc"
-cms = "cms_synthetic_pc"
+efi = "efi_snomed_synthetic"
+cms = "cms_snomed_synthetic"
 
 [risk]
 model = "model.zip"
@@ -103,7 +103,7 @@ def _model(work: Path) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = score_patients(pop.register, pop.events, index_date=pop.index_date,
-                                codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"})
+                                codelists={"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"})
     X = make_features(pop.register, scores, pop.activity, index_date=pop.index_date)
     model = RiskModel().fit(X, pop.outcomes["emergency_admission"].reindex(X.index))
     save_model(model, work / "model.zip", training_period=("2024-04-02", "2026-04-01"),

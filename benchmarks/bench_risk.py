@@ -72,9 +72,9 @@ def main(argv=None) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ph.DataQualityWarning)
             scores = ph.score_patients(pop.register, pop.events, index_date=pop.index_date,
-                                       codelists={"efi": "efi_synthetic_pc",
-                                                  "cms": "cms_synthetic_pc"})
-            flags = ph.flag_conditions(pop.events, "cms_synthetic_pc", register=pop.register,
+                                       codelists={"efi": "efi_snomed_synthetic",
+                                                  "cms": "cms_snomed_synthetic"})
+            flags = ph.flag_conditions(pop.events, "cms_snomed_synthetic", register=pop.register,
                                        index_date=pop.index_date)
     res["synthesise_and_score_indices"] = _stage(st)
     with measure() as st:

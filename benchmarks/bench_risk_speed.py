@@ -97,9 +97,9 @@ def main(argv=None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ph.DataQualityWarning)
         inputs = ph.score_patients(pop.register, pop.events, index_date=pop.index_date,
-                                   codelists={"efi": "efi_synthetic_pc",
-                                              "cms": "cms_synthetic_pc"}).join(
-            ph.flag_conditions(pop.events, "cms_synthetic_pc", register=pop.register,
+                                   codelists={"efi": "efi_snomed_synthetic",
+                                              "cms": "cms_snomed_synthetic"}).join(
+            ph.flag_conditions(pop.events, "cms_snomed_synthetic", register=pop.register,
                                index_date=pop.index_date))
     rows = []
 

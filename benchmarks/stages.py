@@ -102,7 +102,7 @@ warnings.simplefilter("ignore")
 with tempfile.TemporaryDirectory() as tmp:
     t0 = time.perf_counter()
     s = score_dataset(sys.argv[1], tmp + "/out", index_date="2025-04-01",
-                      codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"},
+                      codelists={"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"},
                       progress=False)
     dt = time.perf_counter() - t0
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the (large) parent

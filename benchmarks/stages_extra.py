@@ -23,7 +23,7 @@ def segmentation(ctx):
     patients = patient_table(load_register(ctx), ctx["scores"], activity, index_date=INDEX_DATE)
     t0 = time.perf_counter()
     seg = bridges_to_health(patients, ctx["all_events"], index_date=INDEX_DATE,
-                            extra_codelists=("cms_synthetic_pc",))
+                            extra_codelists=("cms_snomed_synthetic",))
     seconds = time.perf_counter() - t0
     ctx["patients"] = patients.join(seg)
     return {"seconds": seconds, "rows": len(ctx["all_events"]),

@@ -26,7 +26,7 @@ from pophealth.core import patient_table  # noqa: E402
 from pophealth.core.batch import score_patients  # noqa: E402
 from pophealth.risk.tiers import risk_tiers  # noqa: E402
 from pophealth.segments import bridges_to_health, segment_summary  # noqa: E402
-from pophealth.synthetic import SYNTHETIC_PC_LISTS, make_population  # noqa: E402
+from pophealth.synthetic import SYNTHETIC_LISTS, make_population  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "gallery"
 SOURCE = "synthetic (seed 0)"
@@ -62,10 +62,10 @@ def _draw(_save) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         scores = score_patients(reg, pop.events, index_date=pop.index_date,
-                                codelists=SYNTHETIC_PC_LISTS)
+                                codelists=SYNTHETIC_LISTS)
         patients = patient_table(reg, scores, pop.activity, index_date=pop.index_date)
         segments = bridges_to_health(patients, pop.events, index_date=pop.index_date,
-                                     extra_codelists=["cms_synthetic_pc"])
+                                     extra_codelists=["cms_snomed_synthetic"])
     print(f"{len(caught)} data-quality notes while scoring (synthetic junk codes)")
     patients = patients.join(segments)
     _save(plots.plot_segment_pyramid(patients, period="on 2025-04-01", source=SOURCE),

@@ -90,7 +90,7 @@ def test_console_script_error_has_no_traceback():
 def test_score_command_and_missing_input(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "pop"), "--patients", "1500", "--no-progress"]) == 0
     code = main(["score", str(tmp_path / "pop"), str(tmp_path / "out"), "--index-date",
-                 "2025-04-01", "--codelist", "efi=efi_synthetic_pc", "--no-progress"])
+                 "2025-04-01", "--codelist", "efi=efi_snomed_synthetic", "--no-progress"])
     assert code == 0
     assert "scored 1500 patients in 1 batch(es)" in capsys.readouterr().out
     assert len(pd.read_parquet(tmp_path / "out")) == 1500

@@ -137,8 +137,8 @@ register = "{inputs}/register.parquet"
 events = "{inputs}/events.parquet"
 activity = "{inputs}/activity.parquet"
 [codelists]
-efi = "efi_synthetic_pc"
-cms = "cms_synthetic_pc"
+efi = "efi_snomed_synthetic"
+cms = "cms_snomed_synthetic"
 [[rules]]
 name = "aged 80+"
 where = [["age", ">=", 80]]

@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--batch-patients", type=int, default=None,
                     help="patients per batch (default: one batch per partition bucket)")
     sc.add_argument("--codelist", action="append", default=[], metavar="INDEX=LIST",
-                    help="code list per index, e.g. efi=efi_synthetic_pc (repeatable; "
+                    help="code list per index, e.g. efi=efi_snomed_synthetic (repeatable; "
                     "INDEX=none skips an index; default: each index's shipped list)")
     sc.add_argument("--overwrite", action="store_true",
                     help="replace an existing output directory")

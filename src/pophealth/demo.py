@@ -31,7 +31,7 @@ def run_demo(out_dir=None, *, n_patients: int = 50_000, random_state: int = 0,
     dict
         Summary figures and the paths written.
     """
-    from pophealth.synthetic import SYNTHETIC_PC_LISTS, make_population
+    from pophealth.synthetic import SYNTHETIC_LISTS, make_population
 
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="pophealth-demo-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ def run_demo(out_dir=None, *, n_patients: int = 50_000, random_state: int = 0,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         scores = score_patients(pop.register, pop.events, index_date=pop.index_date,
-                                codelists=SYNTHETIC_PC_LISTS)
+                                codelists=SYNTHETIC_LISTS)
     notes = sorted({str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)})
     patients = patient_table(pop.register, scores, pop.activity, index_date=pop.index_date)
     patients = patients.join(pop.outcomes[["emergency_admission"]].rename(

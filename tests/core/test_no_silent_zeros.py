@@ -182,9 +182,11 @@ def test_issue_four_snomed_patients_through_score_patients_raise():
 
 
 def test_issue_four_snomed_patients_with_primary_care_lists_of_another_system_raise():
+    # primary-care lists in another system only: the synthetic population's stand-in rows
+    from pophealth.synthetic.lists import standin_rows
+    lists = {k: ph.load_codelist(standin_rows(k), name=f"{k}_standin") for k in ("efi", "cms")}
     with pytest.raises(CodelistError, match=r"snomed 4; .* cover icd10, syntheticpc"):
-        ph.score_patients(REG, gp_events(), index_date=IDX,
-                          codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"})
+        ph.score_patients(REG, gp_events(), index_date=IDX, codelists=lists)
 
 
 def test_mostly_snomed_events_with_icd10_lists_warn_with_counts():
@@ -209,8 +211,9 @@ def test_a_list_that_can_match_nothing_warns_when_another_list_can():
     ev = pd.DataFrame({"patient_id": [1, 2], "code": ["I50", "F00"], "code_system": "icd10",
                        "date": pd.to_datetime(["2024-05-01"] * 2)})
     out, msgs = caught(ph.score_patients, REG, ev, index_date=IDX,
-                       codelists={"efi": "efi_synthetic_pc"})
-    assert ("score_patients: efi: code list efi_synthetic_pc (covers syntheticpc) can match "
+                       codelists={"efi": "efi_snomed_synthetic"})
+    assert ("score_patients: efi: code list efi_snomed_synthetic (covers snomed, syntheticpc) "
+            "can match "
             "none of the 2 event row(s) (icd10 2), so efi is scored from no events") in msgs
     assert out["efi_deficits"].tolist() == [0, 0, 0, 0]
     assert out["charlson_quan2011"].tolist() == [2, 2, 0, 0]  # chf 2; dementia 2

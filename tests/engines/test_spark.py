@@ -28,7 +28,7 @@ from pophealth.synthetic import make_population
 pytestmark = [pytest.mark.spark]
 
 IDX = "2025-04-01"
-LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
+LISTS = {"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"}
 FMT = "%Y-%m-%d %H:%M:%S"
 
 #: Crafted patients (age 80), each with one eFI code (SYN0390, activity limitation: one

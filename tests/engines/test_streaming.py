@@ -17,7 +17,7 @@ from pophealth.engines.streaming import read_scores, score_dataset
 from pophealth.synthetic import make_population, read_population, write_population
 
 IDX = "2025-04-01"
-LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
+LISTS = {"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"}
 
 
 def _score(register, events):

@@ -179,7 +179,7 @@ def job_config(inputs: dict, out: Path, **extra) -> dict:
         "index_date": INDEX_DATE,
         "name": "leak-scan",
         "inputs": {k: str(v) for k, v in inputs.items()},
-        "codelists": {"efi": "efi_synthetic_pc"},
+        "codelists": {"efi": "efi_snomed_synthetic"},
         "rules": [{"name": "top cost", "top_fraction": 0.1, "by": "practice",
                    "rank_column": "prior_cost"},
                   {"name": "aged 80+", "where": [["age", ">=", 80]]}],

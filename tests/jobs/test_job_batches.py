@@ -50,7 +50,7 @@ def _config(root, out) -> JobConfig:
         "index_date": IDX, "name": "batches",
         "inputs": {k: str(root / f"{k}.parquet")
                    for k in ("register", "events", "activity", "outcomes")},
-        "codelists": {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"},
+        "codelists": {"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"},
         "risk": {"tier_cuts": [0.01, 0.05, 0.2],
                  "fit": {"method": "logistic", "outcome": "emergency_admission",
                          "random_state": 3, "max_rows": 900}},

@@ -59,7 +59,7 @@ def _base(inputs: Path, out: Path) -> dict:
         "inputs": {"register": str(inputs / "register.parquet"),
                    "events": str(inputs / "events.parquet"),
                    "activity": str(inputs / "activity.parquet")},
-        "codelists": {"efi": "efi_synthetic_pc"},
+        "codelists": {"efi": "efi_snomed_synthetic"},
         "rules": [{"name": "top cost", "top_fraction": 0.05, "by": "practice",
                    "rank_column": "prior_cost"}],
         "output": {"dir": str(out), "rank_by": "prior_cost"},
@@ -171,7 +171,7 @@ def test_relative_code_list_and_rule_set_paths_resolve_against_the_config(tmp_pa
 
     lists = tmp_path / "lists"
     lists.mkdir()
-    load_codelist("efi_synthetic_pc").table.to_csv(lists / "my_efi.csv", index=False)
+    load_codelist("efi_snomed_synthetic").table.to_csv(lists / "my_efi.csv", index=False)
     cfg = _base(tmp_path, tmp_path / "out")
     cfg["codelists"]["efi"] = "lists/my_efi.csv"
     got = JobConfig.from_dict(cfg, base_dir=tmp_path)

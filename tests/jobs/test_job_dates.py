@@ -82,7 +82,7 @@ def _run(root, out, index_date=INDEX_DATE):
     cfg = {
         "index_date": index_date, "name": "dates",
         "inputs": {k: str(root / f"{k}.parquet") for k in ("register", "events", "activity")},
-        "codelists": {"efi": "efi_synthetic_pc"},
+        "codelists": {"efi": "efi_snomed_synthetic"},
         "rules": [{"name": "top 5% cost per practice", "top_fraction": 0.05, "by": "practice",
                    "rank_column": "prior_cost"}],
         "output": {"dir": str(out), "rank_by": "prior_cost"},

@@ -71,7 +71,7 @@ def _config(pop, out, **overrides) -> dict:
         "inputs": {"register": str(pop / "register.parquet"),
                    "events": str(pop / "events.parquet"),
                    "activity": str(pop / "activity.parquet")},
-        "codelists": {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"},
+        "codelists": {"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"},
         "rules": [{"name": FORMULA_RULE, "where": [["age", ">=", 60]]}],
         "output": {"dir": str(out), "rank_by": "prior_cost", "per_practice": True},
         "pseudonymisation": {"key_env": "PH_OUT_KEY"},

@@ -40,7 +40,7 @@ def _config(pop: Path, out: Path, fraction: float) -> dict:
         "inputs": {"register": str(pop / "register.parquet"),
                    "events": str(pop / "events.parquet"),
                    "activity": str(pop / "activity.parquet")},
-        "codelists": {"efi": "efi_synthetic_pc"},
+        "codelists": {"efi": "efi_snomed_synthetic"},
         "rules": [{"name": "top cost", "top_fraction": fraction, "by": "practice",
                    "rank_column": "prior_cost"}],
         "output": {"dir": str(out), "rank_by": "prior_cost", "per_practice": True},
@@ -53,7 +53,7 @@ def _toml(cfg: dict, path: Path) -> Path:
     path.write_text(
         f'index_date = "{cfg["index_date"]}"\n'
         "[inputs]\n" + "".join(f'{k} = "{v}"\n' for k, v in cfg["inputs"].items())
-        + '[codelists]\nefi = "efi_synthetic_pc"\n[output]\n'
+        + '[codelists]\nefi = "efi_snomed_synthetic"\n[output]\n'
         f'dir = "{cfg["output"]["dir"]}"\nrank_by = "prior_cost"\nper_practice = true\n'
         '[pseudonymisation]\nkey_env = "PH_RUNSTORE_KEY"\n'
         f'[[rules]]\nname = "{rule["name"]}"\ntop_fraction = {rule["top_fraction"]}\n'

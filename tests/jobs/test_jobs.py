@@ -67,7 +67,7 @@ def _config(pop, out, **overrides) -> dict:
         "inputs": {"register": str(pop / "register.parquet"),
                    "events": str(pop / "events.parquet"),
                    "activity": str(pop / "activity.parquet")},
-        "codelists": {"efi": "efi_synthetic_pc"},
+        "codelists": {"efi": "efi_snomed_synthetic"},
         "rules": [{"name": "top 5% cost per practice", "top_fraction": 0.05, "by": "practice",
                    "rank_column": "prior_cost"},
                   {"name": "frail with 2+ admissions",
@@ -229,7 +229,7 @@ def test_job_with_a_saved_model_records_it_and_refuses_mismatched_features(popul
     y = pd.read_parquet(population / "outcomes.parquet").set_index("patient_id")
     with pytest.warns(Warning):
         scores = score_patients(reg, ev, index_date="2025-04-01",
-                                codelists={"efi": "efi_synthetic_pc"})
+                                codelists={"efi": "efi_snomed_synthetic"})
     X = make_features(reg, scores, act, index_date="2025-04-01")
     model = RiskModel(method="logistic").fit(X, y["emergency_admission"].reindex(X.index))
     path = save_model(model, tmp_path / "model.zip",
@@ -244,7 +244,7 @@ def test_job_with_a_saved_model_records_it_and_refuses_mismatched_features(popul
     # a model trained without eFI features cannot score a job that computes them
     with pytest.raises(DataQualityError, match="unexpected column"):
         _run(population, tmp_path / "out2", risk={"model": str(path)},
-             codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"},
+             codelists={"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"},
              rules=[{"name": "top 1% risk", "top_fraction": 0.01}], output={"rank_by": "risk"})
 
 

@@ -30,8 +30,8 @@ def validation():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # synthetic junk codes: DataQualityWarning by design
         scores = score_patients(pop.register, pop.events, index_date=pop.index_date,
-                                codelists={"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"})
-        flags = flag_conditions(pop.events, "cms_synthetic_pc", register=pop.register,
+                                codelists={"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"})
+        flags = flag_conditions(pop.events, "cms_snomed_synthetic", register=pop.register,
                                 index_date=pop.index_date)
     X = make_features(pop.register, scores.join(flags), pop.activity, index_date=pop.index_date)
     train = np.arange(N) % 2 == 0

@@ -188,15 +188,17 @@ def test_extra_codelist_adds_primary_care_codes():
     pts = pd.DataFrame({"patient_id": [1], "age": [60], "prior_emergency_admissions": [1],
                         "efi_band": pd.Series(["fit"], dtype=EFI),
                         "hfrs_band": pd.Series(["low"], dtype=HFRS)})
-    # SYN0050 is the synthetic primary-care diagnosis code of heart failure
-    cl = pd.read_csv(resources.files("pophealth") / "data" / "codelists" / "cms_synthetic_pc.csv")
-    code = cl.loc[cl["condition"] == "heart_failure", "code"].iloc[0]
+    # anxiety/depression has a synthetic_pc stand-in code in cms_snomed_synthetic (DEPR_COD
+    # covers depression only); b2h_snomed knows nothing of it, the extra list adds it
+    cl = pd.read_csv(resources.files("pophealth") / "data" / "codelists" / "cms_snomed_synthetic.csv")
+    code = cl.loc[(cl["condition"] == "anxiety_depression") & (cl["code_system"] == "synthetic_pc"),
+                  "code"].iloc[0]
     ev = pd.DataFrame({"patient_id": [1], "code": [code], "code_system": "synthetic_pc",
-                       "date": pd.to_datetime(["2020-01-01"])})
+                       "date": pd.to_datetime(["2024-06-01"])})
     without = bridges_to_health(pts, ev, index_date=INDEX)
-    with_pc = bridges_to_health(pts, ev, index_date=INDEX, extra_codelists=["cms_synthetic_pc"])
+    with_pc = bridges_to_health(pts, ev, index_date=INDEX, extra_codelists=["cms_snomed_synthetic"])
     assert without["rule"].iloc[0] == "recent_emergency_admission"
-    assert with_pc["rule"].iloc[0] == "organ_failure_with_emergency_admission"
+    assert with_pc["rule"].iloc[0] == "depression_anxiety_recent"
 
 
 # --- mini-language on a custom rule set --------------------------------------------------------
@@ -503,16 +505,16 @@ def synthetic_segments():
 
     from pophealth.core.batch import score_patients
     from pophealth.core.patients import patient_table
-    from pophealth.synthetic import SYNTHETIC_PC_LISTS, make_population
+    from pophealth.synthetic import SYNTHETIC_LISTS, make_population
 
     pop = make_population(20_000, random_state=3, index_date=INDEX)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = score_patients(pop.register, pop.events, index_date=pop.index_date,
-                                codelists=SYNTHETIC_PC_LISTS)
+                                codelists=SYNTHETIC_LISTS)
         pts = patient_table(pop.register, scores, pop.activity, index_date=pop.index_date)
         seg = bridges_to_health(pts, pop.events, index_date=pop.index_date,
-                                extra_codelists=["cms_synthetic_pc"])
+                                extra_codelists=["cms_snomed_synthetic"])
     return pts.join(seg)
 
 

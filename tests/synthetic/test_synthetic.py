@@ -1,6 +1,7 @@
 """Synthetic population: determinism, contracts, realism figures and streaming to Parquet."""
 
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,13 +93,15 @@ def test_events_contract(pop):
     assert ev["patient_id"].isin(pop.register["patient_id"]).all()
     assert (ev["date"] <= INDEX).all()
     assert ev["code"].notna().all()
-    assert set(ev["code_system"]) == {"icd10", "synthetic_pc"}
+    assert set(ev["code_system"]) == {"icd10", "snomed", "synthetic_pc"}
     icd = ev[ev["code_system"] == "icd10"]
-    pc = ev[ev["code_system"] == "synthetic_pc"]
+    pc = ev[ev["code_system"] != "icd10"]
     assert set(icd["setting"]) == {"inpatient", "outpatient", "ae"}
     assert set(pc["setting"]) == {"primary"}
     assert (icd["date"] > INDEX - pd.Timedelta(days=731)).all()
-    assert pc["code"].astype(str).str.fullmatch(r"SYN\d+").all()
+    standin = pc["code_system"] == "synthetic_pc"
+    assert pc.loc[standin, "code"].astype(str).str.fullmatch(r"SYN\d+").all()
+    assert pc.loc[~standin, "code"].astype(str).str.fullmatch(r"[1-9]\d{5,17}").all()
     dob = pop.register.set_index("patient_id")["date_of_birth"]
     assert (ev["date"].to_numpy() >= dob.loc[ev["patient_id"]].to_numpy()).all()
 
@@ -130,19 +133,104 @@ def test_icd10_codes_hit_every_index_category_and_many_non_index(pop):
     assert (~covered).sum() > 60  # plenty of real codes that are in no index
 
 
-def test_synthetic_pc_code_lists(pop):
-    efi, cms = _codelist("efi_synthetic_pc"), _codelist("cms_synthetic_pc")
-    assert list(efi.columns) == ["condition", "code", "code_system", "match", "description"]
-    assert efi["condition"].nunique() == 36 and cms["condition"].nunique() == 20
-    assert {"polypharmacy", "social_vulnerability", "falls"} <= set(efi["condition"])
-    assert {"dementia", "copd", "hypertension", "anxiety_depression"} <= set(cms["condition"])
-    for cl in (efi, cms):
-        assert (cl["code_system"] == "synthetic_pc").all() and (cl["match"] == "exact").all()
-        assert cl["code"].str.fullmatch(r"SYN\d+").all()
-    emitted = set(pop.events.loc[pop.events["code_system"] == "synthetic_pc", "code"].astype(str))
-    listed = set(efi["code"]) | set(cms["code"])
-    assert listed <= emitted
-    assert len(emitted - listed) <= 4  # only the obesity / liver items map to neither list
+def test_primary_care_events_are_snomed_from_the_shipped_lists(pop):
+    """Every SNOMED CT row is a code of the PCD cluster(s) of its model item; every stand-in
+    row is a code of the combined lists' synthetic_pc part; nothing else is emitted."""
+    pcd = _codelist("pcd_snomed").astype({"code": str})
+    ev = pop.events
+    sn = ev.loc[ev["code_system"] == "snomed", "code"].astype(str)
+    assert set(sn) <= set(pcd["code"])
+    # the clusters of the 20 mapped items and the three recorded-frailty clusters all occur
+    items = pd.read_csv(resources.files("pophealth") / "data" / "synthetic" / "conditions.csv",
+                        keep_default_na=False)
+    clusters = {c for cs in items["snomed_clusters"] for c in cs.split()}
+    clusters |= {"mildfrail_cod", "modfrail_cod", "sevfrail_cod"}
+    seen = set(pcd.loc[pcd["code"].isin(set(sn)), "condition"])
+    assert clusters <= seen
+    # and nothing from clusters no item maps to (e.g. pregnancy, HIV, autism)
+    assert not {"preg_cod", "hiv_cod", "autism_cod", "ld_cod"} & (
+        seen - set(pcd.loc[pcd["code"].isin(pcd.loc[pcd["condition"].isin(clusters), "code"]), "condition"]))
+    standin = set(ev.loc[ev["code_system"] == "synthetic_pc", "code"].astype(str))
+    efi, cms = _codelist("efi_snomed_synthetic"), _codelist("cms_snomed_synthetic")
+    listed = set(efi.loc[efi["code_system"] == "synthetic_pc", "code"]) | set(
+        cms.loc[cms["code_system"] == "synthetic_pc", "code"])
+    assert standin == listed
+
+
+def test_snomed_codes_are_skewed_within_a_cluster(pop):
+    """Hypertension draws from HYP_COD's 117 codes less the 7 also in CKDATRISK2_COD (the CKD
+    item's cluster):
+    110 codes weighted 1/rank**1.3, H = sum_{r=1..110} r**-1.3 = 3.12, so the top code carries
+    1/H = 32.1 % of rows and the top 3 (1 + 2**-1.3 + 3**-1.3)/H = 52.8 %; a flat draw: 0.9 %."""
+    pcd = _codelist("pcd_snomed").astype({"code": str})
+    hyp = set(pcd.loc[pcd["condition"] == "hyp_cod", "code"])
+    ckd = set(pcd.loc[pcd["condition"] == "ckdatrisk2_cod", "code"])  # hypertensive CKD codes
+    assert len(hyp) == 117 and len(hyp - ckd) == 110
+    codes = pop.events.loc[pop.events["code_system"] == "snomed", "code"].astype(str)
+    share = codes[codes.isin(hyp)].value_counts(normalize=True)
+    assert 0.29 < share.iloc[0] < 0.35
+    assert 0.49 < share.iloc[:3].sum() < 0.57
+    assert len(share) > 20  # the tail is still used
+
+
+def test_combined_lists_are_the_snomed_lists_plus_standins():
+    """The shipped combined files equal their build: efi_snomed / cms_snomed rows unchanged,
+    then synthetic_pc rows only for items with no SNOMED CT cluster or only a partial one."""
+    from pophealth.synthetic.lists import combined_codelist
+    for index, n_cond, standin_conds in (
+            ("efi", 36, 24), ("cms", 20, 7)):
+        shipped = _codelist(f"{index}_snomed_synthetic").astype(str)
+        built = combined_codelist(index).astype(str)
+        pd.testing.assert_frame_equal(shipped.reset_index(drop=True), built.reset_index(drop=True))
+        snomed = _codelist(f"{index}_snomed").astype(str)
+        pd.testing.assert_frame_equal(shipped.iloc[: len(snomed)].reset_index(drop=True), snomed)
+        rest = shipped.iloc[len(snomed):]
+        assert set(rest["code_system"]) == {"synthetic_pc"}
+        assert rest["code"].str.fullmatch(r"SYN\d{3}[01]").all()
+        assert rest["description"].str.contains("supply your own").all()
+        assert shipped["condition"].nunique() == n_cond
+        assert rest["condition"].nunique() == standin_conds
+    # CMS: the six conditions with no open SNOMED CT list, plus anxiety_depression, whose
+    # DEPR_COD covers depression only (snomed_share 0.45 in conditions.csv)
+    cms = _codelist("cms_snomed_synthetic")
+    assert set(cms.loc[cms["code_system"] == "synthetic_pc", "condition"]) == {
+        "cancer", "alcohol_problems", "constipation", "painful_condition",
+        "irritable_bowel_syndrome", "hearing_loss", "anxiety_depression"}
+
+
+def test_recorded_frailty_follows_efi_among_65_plus(pop):
+    from pophealth.core.frailty import recorded_frailty
+
+    """Frailty codes only at 65+; the recorded band matches the eFI band computed from the
+    deficits with the shipped lists, and the recorded share rises
+    with the band (0.4 / 0.6 / 0.7 of mild / moderate / severe, model_params.csv)."""
+    import warnings
+
+    reg = pop.register
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = recorded_frailty(pop.events, register=reg, index_date=INDEX)
+        e = ph.efi(ph.flag_conditions(pop.events, "efi_snomed_synthetic", register=reg,
+                                      index_date=INDEX), missing_deficits="absent")
+    age = reg.set_index("patient_id")["age"]
+    band = rec.reindex(age.index)
+    col = "frailty_recorded"
+    recorded = band[col].notna()
+    assert recorded.any()
+    assert (age[recorded] >= 65).all()
+    efi_band = e.reindex(age.index)["efi_band"].astype(str)
+    # the generator bands its own deficits; the shipped lists can score a deficit more when a
+    # code sits in two clusters (a diabetic-kidney code is in DM_COD and CKDATRISK2_COD), so
+    # a few people score one band higher from the lists -- never lower
+    agree = band.loc[recorded, col].astype(str) == efi_band[recorded]
+    assert agree.mean() > 0.97
+    order = {"fit": 0, "mild": 1, "moderate": 2, "severe": 3}
+    assert (band.loc[recorded, col].astype(str).map(order) <= efi_band[recorded].map(order)).all()
+    o65 = age >= 65
+    share = recorded[o65].groupby(efi_band[o65]).mean()
+    assert share["fit"] == 0
+    assert 0.33 < share["mild"] < 0.47 and 0.5 < share["moderate"] < 0.7
+    assert share["mild"] < share["moderate"] < share["severe"] + 0.1
 
 
 def test_activity_contract(pop):
@@ -184,6 +272,22 @@ def test_realism_on_moderate_population(pop):
     assert s["demography"]["age_sex_max_abs_diff_pp"] < 1.0
 
 
+def test_published_figures_are_transcribed_consistently():
+    """The expected values of the realism test: every row cites a source and a period, every
+    asserted band contains the published value, and the ONS death shares (weekly counts summed
+    over 52 weeks: 2,588 + 961 + 15,140 + 63,913 + 89,664 + 151,270 + 215,797 = 539,333) add up."""
+    pub = pd.read_csv(Path(__file__).with_name("published_figures.csv"))
+    assert pub["source"].str.len().gt(20).all() and pub["url"].str.startswith("https://").all()
+    assert pub["period"].notna().all()
+    banded = pub[pub["low"].notna()]
+    assert ((banded["low"] <= banded["published"]) & (banded["published"] <= banded["high"])).all()
+    ons = pub.loc[pub["measure"] == "ons_deaths_share", "published"]
+    assert abs(ons.sum() - 1.0) < 0.001
+    counts = [2588, 961, 15140, 63913, 89664, 151270, 215797]
+    assert sum(counts) == 539_333
+    np.testing.assert_allclose(ons.to_numpy(), np.array(counts) / 539_333, atol=5e-5)
+
+
 @pytest.mark.slow
 def test_realism_figures_at_200k():
     s = realism_summary(make_population(200_000, random_state=0))
@@ -201,12 +305,37 @@ def test_realism_figures_at_200k():
     nxt = costs["next_12m"]
     assert 0.16 <= nxt["top1"] <= 0.24 and 0.44 <= nxt["top5"] <= 0.56
     assert 0.02 <= nxt["bottom50"] <= 0.045
-    assert 0.14 <= costs["top1_persistence"] <= 0.30
+    # 0.12 not MEPS's 0.14: the soft cap on admission risk (no one above 0.75) and fewer
+    # admissions at 75+ make next year's top 1 % less predictable (0.13 at seed 0)
+    assert 0.12 <= costs["top1_persistence"] <= 0.30
     assert 0.08 <= out["emergency_admission_rate"] <= 0.12
     assert 0.78 <= out["oracle_auroc_emergency_admission"] <= 0.83
     assert 0.006 <= out["death_rate"] <= 0.012
     assert 0.003 <= s["codes"]["invalid_icd10_share"] <= 0.007
     assert 7.0 <= s["codes"]["icd10_rows_per_patient"] <= 9.0
+    rates = s["rates_by_age"]  # issue 12 item 7 faults, fixed
+    assert rates["share_75_plus_inpatient_2y"] <= 0.55  # was 0.71
+    assert rates["max_p_emergency_admission"] < 0.8  # was 0.9996
+    # was 0.97; not <= 0.90: with deaths spread over age as ONS registers them, age bands alone
+    # give 0.905 on this register (README), so an oracle that also knows conditions is above it
+    assert 0.88 <= out["oracle_auroc_death"] <= 0.94
+    em, de = rates["emergency_admissions_per_1000"], rates["deaths_per_1000"]
+    adult = ["15-44", "45-64", "65-74", "75-84", "85+"]
+    assert all(em[a] < em[b] for a, b in zip(adult, adult[1:], strict=False))
+    assert all(de[a] < de[b] for a, b in zip(adult, adult[1:], strict=False))
+    # recorded prevalence from the shipped SNOMED CT lists vs published English figures
+    pub = pd.read_csv(Path(__file__).with_name("published_figures.csv"))
+    qof = s["qof_prevalence"]
+    for row in pub[pub["measure"] == "qof_prevalence"].itertuples():
+        assert row.low <= qof[row.key] <= row.high, (row.key, qof[row.key], row.low, row.high)
+    hes = pub[pub["measure"] == "hes_emergency_admissions_per_1000"].iloc[0]
+    assert hes.low <= rates["emergency_admissions_per_1000_all_ages"] <= hes.high
+    # where people die: share of deaths by age group vs ONS registrations (E&W 2018)
+    share = rates["death_share_by_age"]
+    ons = pub[(pub["measure"] == "ons_deaths_share") & pub["low"].notna()]
+    assert len(ons) == 6
+    for row in ons.itertuples():
+        assert row.low <= share[row.key] <= row.high, (row.key, share[row.key], row.low, row.high)
     fr = s["frailty"]  # eFI 65+ near Clegg 2016 (50/35/12/3 %); HFRS 75+ of a whole GP register
     efi = fr["efi_65_plus"]
     assert 0.46 <= efi["fit"] <= 0.56 and 0.30 <= efi["mild"] <= 0.40

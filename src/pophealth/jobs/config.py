@@ -255,7 +255,7 @@ class JobConfig:
     >>> cfg = JobConfig.from_dict({
     ...     "index_date": "2025-04-01",
     ...     "inputs": {"register": "r.parquet", "events": "e.parquet", "activity": "a.parquet"},
-    ...     "codelists": {"efi": "efi_synthetic_pc"},
+    ...     "codelists": {"efi": "efi_snomed_synthetic"},
     ...     "risk": {"model": "model.joblib"},
     ...     "rules": [{"name": "top 2% risk", "top_fraction": 0.02, "by": "practice"}],
     ...     "output": {"dir": "out"},

@@ -70,7 +70,7 @@ def check_pipeline(config) -> pd.DataFrame:
     >>> from pophealth.jobs.probe import check_pipeline
     >>> cfg = {"index_date": "2025-04-01",
     ...        "inputs": {"register": "r", "events": "e", "activity": "a"},
-    ...        "codelists": {"efi": "efi_synthetic_pc"},
+    ...        "codelists": {"efi": "efi_snomed_synthetic"},
     ...        "rules": [{"name": "old", "where": [["age", ">=", 90]]}],
     ...        "output": {"dir": "out", "rank_by": "prior_cost"},
     ...        "pseudonymisation": {"key_env": "PH_KEY"}}

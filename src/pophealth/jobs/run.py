@@ -445,8 +445,8 @@ activity = "population/activity"
 outcomes = "population/outcomes"
 
 [codelists]
-efi = "efi_synthetic_pc"
-cms = "cms_synthetic_pc"
+efi = "efi_snomed_synthetic"
+cms = "cms_snomed_synthetic"
 
 [risk]
 tier_cuts = [0.005, 0.05, 0.2]

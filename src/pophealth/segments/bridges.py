@@ -483,7 +483,7 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
     rules : SegmentRules, str or path, optional
         An edited or re-prioritised copy of the shipped rules.
     extra_codelists : sequence
-        Lists whose same-named conditions are added (e.g. ``"cms_synthetic_pc"``).
+        Lists whose same-named conditions are added (e.g. ``"cms_snomed_synthetic"``).
     max_unrecognised : float, default 0.05
         As for :func:`segment_flags`.
 

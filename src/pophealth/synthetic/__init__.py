@@ -10,7 +10,7 @@ Imports :mod:`pophealth.core` and :mod:`pophealth.contracts` only.
 """
 
 from pophealth.synthetic.population import (
-    SYNTHETIC_PC_LISTS,
+    SYNTHETIC_LISTS,
     Population,
     make_population,
     realism_summary,
@@ -19,7 +19,7 @@ from pophealth.synthetic.population import (
 from pophealth.synthetic.read import read_population
 
 __all__ = [
-    "SYNTHETIC_PC_LISTS",
+    "SYNTHETIC_LISTS",
     "Population",
     "make_population",
     "read_population",

@@ -26,7 +26,10 @@ YEAR = 365
 KINDS = ("emergency_admission", "elective_admission", "ae", "outpatient", "gp")
 EM, EL, AE, OP, GP = range(5)
 SETTINGS = ("primary", "inpatient", "outpatient", "ae")
-CODE_SYSTEMS = ("icd10", "synthetic_pc")
+CODE_SYSTEMS = ("icd10", "synthetic_pc", "snomed")
+ICD10, STANDIN, SNOMED = range(3)
+#: recorded-frailty PCD clusters by eFI band (mild, moderate, severe)
+FRAILTY_CLUSTERS = ("mildfrail_cod", "modfrail_cod", "sevfrail_cod")
 SEXES = ("F", "M")
 JUNK_CODES = ("ZZZ9", "", "E11.99999", "X", "99999", "I2", "J44999", "NULL", "?", "R69.X9X", "0")
 _HOSP_POOLS = ("emergency_primary", "elective_primary", "ae_dx", "op_dx",
@@ -37,6 +40,12 @@ def _read_csv(name: str) -> pd.DataFrame:
     path = resources.files("pophealth") / "data" / "synthetic" / name
     with path.open("r", encoding="utf-8") as fh:
         return pd.read_csv(fh, keep_default_na=False, na_values=[""])
+
+
+def _read_codelist(name: str) -> pd.DataFrame:
+    path = resources.files("pophealth") / "data" / "codelists" / f"{name}.csv"
+    with path.open("r", encoding="utf-8") as fh:
+        return pd.read_csv(fh, dtype=str, keep_default_na=False)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -69,7 +78,11 @@ class Model:
     variant_vocab: np.ndarray  # (n_clean, 5) -> index into event vocab
     is_three_char: np.ndarray
     junk_idx: np.ndarray
-    pc_idx: np.ndarray  # (K, 2) -> index into event vocab
+    pc_idx: np.ndarray  # (K, 2) -> index into event vocab (stand-in codes)
+    pc_cum: np.ndarray  # primary-care pool id + within-pool cdf (see _pc_pools)
+    pc_code: np.ndarray  # event-vocab index per primary-care pool entry
+    pc_sys: np.ndarray  # code system (index into CODE_SYSTEMS) per primary-care pool entry
+    efi_map: np.ndarray  # (K, 36) float32: item -> eFI deficit
     event_vocab: np.ndarray
     item_coef: np.ndarray  # (5, K) float32: intercept, age/10, deprivation, latent, male
 
@@ -84,7 +97,8 @@ def load_model() -> Model:
     k = len(items)
     coef = {c: items[c].to_numpy(dtype=float) for c in (
         "alpha", "beta_age", "gamma_dep", "lambda_latent", "delta_male", "min_age",
-        "recency_years", "hospital_record_prob", "adm_beta", "death_beta", "target_prevalence")}
+        "recency_years", "hospital_record_prob", "adm_beta", "death_beta", "target_prevalence",
+        "snomed_share")}
     coef["sex_only"] = np.select([items["sex"].eq("F"), items["sex"].eq("M")], [0, 1], -1)
     coef["cms"] = items["cms"].ne("").to_numpy()
     coef["cancer"] = items["item"].eq("cancer").to_numpy()
@@ -128,8 +142,12 @@ def load_model() -> Model:
         clean, dotted, np.char.lower(clean), np.char.add(clean, " "),
         np.where(three, np.char.add(clean, "X"), clean)])
     pcs = np.array([[pc_code(i, 0), pc_code(i, 1)] for i in range(k)])
-    vocab = np.unique(np.concatenate([variants.ravel(), np.array(JUNK_CODES), pcs.ravel()]))
+    pools = _pc_pools(items, pcs, p["pc_code_zipf"])
+    vocab = np.unique(np.concatenate([variants.ravel(), np.array(JUNK_CODES), pcs.ravel(),
+                                      pools["code"].to_numpy(str)]))
     vocab = vocab.astype(object)
+    deficits = sorted(set(items["efi"]) - {""})
+    efi_map = (items["efi"].to_numpy()[:, None] == np.array(deficits)[None, :]).astype(np.float32)
     return Model(
         p=p, items=items, coef=coef, age_lo=lo, age_width=width, age_sex=sex, age_cdf=cdf,
         eth_names=tuple(eth["ethnicity"]), eth_base=base, eth_dep=dep_eff, eth_young=young_eff,
@@ -137,9 +155,69 @@ def load_model() -> Model:
         variant_vocab=np.searchsorted(vocab, variants.astype(object)).astype(np.int32),
         is_three_char=three, junk_idx=np.searchsorted(vocab, np.array(JUNK_CODES, dtype=object)),
         pc_idx=np.searchsorted(vocab, pcs.astype(object)).astype(np.int32), event_vocab=vocab,
+        pc_cum=pools["cum"].to_numpy(), pc_sys=pools["sys"].to_numpy(np.int8), efi_map=efi_map,
+        pc_code=np.searchsorted(vocab, pools["code"].to_numpy(object)).astype(np.int32),
         item_coef=np.vstack([coef[c] for c in ("alpha", "beta_age", "gamma_dep", "lambda_latent",
                                                 "delta_male")]).astype(np.float32),
     )
+
+
+def _pc_pools(items: pd.DataFrame, pcs: np.ndarray, zipf: float) -> pd.DataFrame:
+    """Primary-care code pools: pool ``i`` (diagnosis) and ``K + i`` (later record) of item ``i``;
+    pools ``2K, 2K+1, 2K+2`` for recorded mild, moderate and severe frailty; and pools
+    ``standin_offset(K) + i`` / ``+ K + i`` holding item ``i``'s stand-in codes.
+
+    An item with ``snomed_clusters`` draws SNOMED CT codes from those shipped PCD clusters
+    (``pcd_snomed``), leaving out codes that also sit in another item's clusters (a psychotic
+    depression code is in DEPR_COD and MH_COD: drawing it for depression would put the patient
+    on the SMI register too). Codes are ranked by (length, code) -- the short, generic
+    International-release concepts first -- and weighted ``1 / rank**zipf``, so a few codes
+    carry most rows. An item without a cluster uses its stand-in ``synthetic_pc`` codes.
+    """
+    pcd = _read_codelist("pcd_snomed")
+    k = len(items)
+    clusters_of = items["snomed_clusters"].fillna("").str.split().tolist()
+    known = set(pcd["condition"])
+    unknown = {c for cs in clusters_of for c in cs} - known
+    if unknown:
+        raise ValueError(f"conditions.csv: snomed_clusters not in pcd_snomed: {sorted(unknown)}")
+    rows = []
+
+    def snomed_pool(pool: int, clusters: list[str], exclude: set) -> None:
+        codes = pcd.loc[pcd["condition"].isin(clusters), "code"].drop_duplicates()
+        codes = codes[~codes.isin(exclude)]
+        codes = codes.iloc[np.lexsort((codes.to_numpy(str), codes.str.len().to_numpy()))]
+        w = 1.0 / np.arange(1, len(codes) + 1) ** zipf
+        rows.append(pd.DataFrame({"pool": pool, "code": codes.to_numpy(), "w": w, "sys": SNOMED}))
+
+    def standin_pool(pool: int, code: str) -> None:
+        rows.append(pd.DataFrame({"pool": [pool], "code": [code], "w": [1.0], "sys": [STANDIN]}))
+
+    for i, clusters in enumerate(clusters_of):
+        if clusters:
+            others = {c for j, cs in enumerate(clusters_of) if j != i for c in cs}
+            exclude = set(pcd.loc[pcd["condition"].isin(others - set(clusters)), "code"])
+            snomed_pool(i, clusters, exclude)
+            snomed_pool(k + i, clusters, exclude)
+        else:
+            standin_pool(i, pcs[i, 0])
+            standin_pool(k + i, pcs[i, 1])
+        standin_pool(standin_offset(k) + i, pcs[i, 0])
+        standin_pool(standin_offset(k) + k + i, pcs[i, 1])
+    for j, cluster in enumerate(FRAILTY_CLUSTERS):
+        snomed_pool(2 * k + j, [cluster], set())
+    t = pd.concat(rows, ignore_index=True)
+    t = t.sort_values("pool", kind="stable").reset_index(drop=True)
+    pool = t["pool"].to_numpy()
+    within = t.groupby("pool")["w"].cumsum().to_numpy() / t.groupby("pool")["w"].transform("sum").to_numpy()
+    last = np.r_[pool[1:] != pool[:-1], True]
+    t["cum"] = pool + np.where(last, 1.0, np.minimum(within, 1.0))
+    return t
+
+
+def standin_offset(k: int) -> int:
+    """First stand-in pool id (after the K diagnosis, K review and 3 frailty pools)."""
+    return 2 * k + len(FRAILTY_CLUSTERS)
 
 
 # ----------------------------------------------------------------------------- geography
@@ -241,6 +319,12 @@ def _pick_u(m: Model, pool: np.ndarray | int, u: np.ndarray) -> np.ndarray:
     """Clean-code indices of the given pool(s) at uniforms ``u`` (inverse cdf)."""
     pos = np.searchsorted(m.pool_cum, pool + u, side="right")
     return m.pool_code[np.minimum(pos, len(m.pool_code) - 1)]
+
+
+def _pick_pc(m: Model, pool: np.ndarray | int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Event-vocabulary index and code system of primary-care pool draws at uniforms ``u``."""
+    pos = np.minimum(np.searchsorted(m.pc_cum, pool + u, side="right"), len(m.pc_code) - 1)
+    return m.pc_code[pos], m.pc_sys[pos]
 
 
 def _messy(rng, m: Model, clean_idx: np.ndarray) -> np.ndarray:
@@ -396,9 +480,24 @@ def _pc_events(rng, m: Model, pt: dict, index_day: int) -> tuple[dict, np.ndarra
     diag = index_day - np.floor(rng.random(len(pp)) * span).astype(np.int64)
     rep = rng.random(len(pp)) < m.p["pc_repeat_prob"]
     rday = diag[rep] + np.floor(rng.random(int(rep.sum())) * (index_day - diag[rep] + 1)).astype(np.int64)
-    ev = {"pid": np.concatenate([pp, pp[rep]]), "day": np.concatenate([diag, rday]),
-          "code": np.concatenate([m.pc_idx[kk, 0], m.pc_idx[kk[rep], 1]])}
-    ev["system"] = np.ones(len(ev["pid"]), dtype=np.int8)
+    k = len(m.items)
+    # an item whose SNOMED CT cluster covers only part of it (anxiety and/or depression: DEPR_COD
+    # is depression only) is coded in SNOMED CT for a share snomed_share of its patients and with
+    # the stand-in code for the rest, the same system on both of a patient's records
+    alt = standin_offset(k) * (rng.random(len(kk)) >= m.coef["snomed_share"][kk])
+    pool = np.concatenate([kk + alt, k + kk[rep] + alt[rep]])
+    code, system = _pick_pc(m, pool, rng.random(len(pool)))
+    # recorded frailty (GP contract: eFI-based frailty identification at 65+): the eFI band of
+    # the patient's deficits, coded within the last year for a band-dependent share
+    n_def = (pt["has"].astype(np.float32) @ m.efi_map > 0).sum(axis=1)
+    band = np.searchsorted(np.array([0.12, 0.24, 0.36]), n_def / m.efi_map.shape[1], side="left")
+    rec_p = np.array([0.0, m.p["frailty_record_mild"], m.p["frailty_record_moderate"],
+                      m.p["frailty_record_severe"]])[band]
+    fr = np.flatnonzero((pt["age"] >= m.p["frailty_record_min_age"]) & (rng.random(len(band)) < rec_p))
+    fcode, fsys = _pick_pc(m, 2 * k + band[fr] - 1, rng.random(len(fr)))
+    fday = index_day - np.floor(rng.random(len(fr)) * YEAR).astype(np.int64)
+    ev = {"pid": np.concatenate([pp, pp[rep], fr]), "day": np.concatenate([diag, rday, fday]),
+          "code": np.concatenate([code, fcode]), "system": np.concatenate([system, fsys])}
     ev["setting"] = np.zeros(len(ev["pid"]), dtype=np.int8)
     return ev, kk, diag
 
@@ -462,9 +561,17 @@ def _hospital_events(rng, m: Model, pt: dict, rows: dict, kk: np.ndarray, diag: 
             "setting": np.concatenate(out_set)}
 
 
+def _em_prob(p: dict, lp: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Yearly probability of any emergency admission, softly capped at ``em_p_max``: the
+    logistic ``q`` becomes ``q / (1 + q (1 / em_p_max - 1))``, about ``q`` when ``q`` is small
+    and ``em_p_max`` when ``q`` is 1 (real admission-risk models top out well below 1)."""
+    q = _sigmoid(lp + p["em_prior"] * np.log1p(prior))
+    return q / (1.0 + q * (1.0 / p["em_p_max"] - 1.0))
+
+
 def _em_counts(rng, m: Model, pt: dict, lp: np.ndarray, prior: np.ndarray) -> tuple:
     p = m.p
-    prob = _sigmoid(lp + p["em_prior"] * np.log1p(prior))
+    prob = _em_prob(p, lp, prior)
     any_ = rng.random(len(lp)) < prob
     extra = rng.poisson(p["em_extra_mu"] * np.exp(p["em_extra_latent"] * pt["z"]))
     return np.where(any_, 1 + extra, 0), prob
@@ -499,11 +606,17 @@ def generate_block(ctx: Context, b: int) -> Block:
     events = _sorted({k: np.concatenate([pc[k]] + [h[k] for h in hosp]) for k in pc})
 
     # outcomes over the 365 days after index_date
-    p_em = _sigmoid(lp + p["em_prior"] * np.log1p(em1))
-    p_de = _sigmoid(p["de_intercept"] + p["de_age"] * (age - 50) / 10 + p["de_latent"] * z
-                    + p["de_male"] * male + has @ c["death_beta"] + p["de_prior"] * np.log1p(em1))
+    p_em = _em_prob(p, lp, em1)
+    # death: the patient-level logit plus unobserved heterogeneity (a hidden N(0, de_hidden_sd)
+    # shock), so death is not a near-deterministic function of age and conditions; p_death is
+    # the probability given everything but that shock (probit approximation of its average)
+    de_lp = (p["de_intercept"] + p["de_age"] * (age - 50) / 10
+             + p["de_age75"] * np.maximum(age - 75, 0) / 10 + p["de_latent"] * z
+             + p["de_male"] * male + has @ c["death_beta"] + p["de_prior"] * np.log1p(em1))
+    de_sd = p["de_hidden_sd"]
+    p_de = _sigmoid(de_lp / np.sqrt(1.0 + np.pi * de_sd ** 2 / 8.0))
     em_out = rng.random(n) < p_em
-    death = rng.random(n) < p_de
+    death = rng.random(n) < _sigmoid(de_lp + de_sd * rng.standard_normal(n))
     t_em = np.ceil(-np.log1p(-rng.random(n) * p_em) / (-np.log1p(-p_em) / YEAR)).clip(1, YEAR)
     t_de = np.ceil(-np.log1p(-rng.random(n) * p_de) / (-np.log1p(-p_de) / YEAR)).clip(1, YEAR)
     late = em_out & death & (t_em > t_de)

@@ -40,16 +40,14 @@ def _top_set(values: np.ndarray, q: float) -> np.ndarray:
 
 
 def cms_counts(pop) -> pd.Series:
-    """Distinct CMS-20 conditions per patient from the synthetic_pc events (register order)."""
-    path = resources.files("pophealth") / "data" / "codelists" / "cms_synthetic_pc.csv"
-    with path.open("r", encoding="utf-8") as fh:
-        cl = pd.read_csv(fh)
-    ev = pop.events
-    pc = ev[ev["code_system"].astype(str) == "synthetic_pc"]
-    cond = pc["code"].astype(str).map(dict(zip(cl["code"], cl["condition"], strict=True)))
-    pairs = pd.DataFrame({"patient_id": pc["patient_id"].to_numpy(), "c": cond.to_numpy()}).dropna()
-    counts = pairs.drop_duplicates().groupby("patient_id").size()
-    return counts.reindex(pop.register["patient_id"], fill_value=0)
+    """Distinct CMS-20 conditions per patient (register order), flagged from all history with
+    the shipped ``cms_snomed_synthetic`` list (SNOMED CT + labelled stand-ins)."""
+    from pophealth.core.conditions import flag_conditions
+
+    reg, ev = pop.register, pop.events
+    flags = flag_conditions(ev[ev["setting"].astype(str) == "primary"], "cms_snomed_synthetic", register=reg,
+                            index_date=pop.index_date)
+    return flags.sum(axis=1).astype(np.int64).reindex(reg["patient_id"], fill_value=0)
 
 
 def realism_summary(pop) -> dict:
@@ -64,7 +62,8 @@ def realism_summary(pop) -> dict:
     -------
     dict
         Nested figures: ``geography``, ``demography``, ``multimorbidity``, ``costs``,
-        ``outcomes``, ``codes`` and ``frailty`` (eFI bands 65+, HFRS bands 75+).
+        ``outcomes``, ``codes``, ``frailty`` (eFI bands 65+, HFRS bands 75+),
+        ``qof_prevalence`` (registers from the SNOMED CT lists) and ``rates_by_age``.
 
     Examples
     --------
@@ -106,7 +105,7 @@ def realism_summary(pop) -> dict:
                      np.where(reg["imd_decile"] >= 9, "least_deprived_20pc", "middle"))
     table = pd.Series(mm).groupby([age_band.to_numpy(), quint], observed=True).mean().unstack()
     multimorbidity = {
-        "definition": ">= 2 of the 20 CMS conditions (synthetic_pc code lists)",
+        "definition": ">= 2 of the 20 CMS conditions (cms_snomed_synthetic list)",
         "prevalence": float(mm.mean()), "share_of_multimorbid_aged_65_plus":
             float((reg["age"].to_numpy()[mm] >= 65).mean()),
         "mean_cms_conditions": float(cms.mean()),
@@ -145,13 +144,89 @@ def realism_summary(pop) -> dict:
     }
     return {"n_patients": n, "geography": geography, "demography": demography,
             "multimorbidity": multimorbidity, "costs": costs, "outcomes": outcomes, "codes": codes,
-            "frailty": frailty_bands(pop)}
+            "frailty": frailty_bands(pop), "qof_prevalence": qof_prevalence(pop),
+            "rates_by_age": rates_by_age(pop)}
+
+
+#: QOF-style registers on the synthetic population: PCD cluster(s) of the shipped
+#: ``pcd_snomed`` list and the QOF register's minimum age (the denominator is everyone that age)
+QOF_REGISTERS = {
+    "hypertension": ("hyp_cod", 0), "diabetes": ("dm_cod", 17), "asthma": ("ast_cod", 6),
+    "copd": ("copd_cod", 0), "chd": ("chd_cod", 0), "atrial_fibrillation": ("afib_cod", 0),
+    "heart_failure": ("hf_cod", 0), "stroke_tia": ("strk_cod tia_cod", 0),
+    "ckd": ("ckdatrisk2_cod", 18), "dementia": ("dem_cod", 0), "depression": ("depr_cod", 18),
+    "smi": ("mh_cod", 0), "epilepsy": ("epil_cod", 18), "rheumatoid_arthritis": ("rarth_cod", 16),
+    "osteoporosis": ("osteo_cod", 50), "pad": ("pad_cod", 0),
+}
+
+
+def qof_prevalence(pop) -> dict:
+    """Recorded prevalence of QOF-style registers, flagged from the primary-care events with the
+    shipped SNOMED CT list ``pcd_snomed`` (any code ever), over QOF's age denominators.
+
+    A simplification of the QOF business rules: no resolved codes, no treatment criteria.
+    Returns ``{register: share}``; ``dementia_65_plus`` is also given (dementia among 65+).
+    """
+    from pophealth.core.conditions import flag_conditions
+
+    reg, ev = pop.register, pop.events
+    flags = flag_conditions(ev[ev["setting"].astype(str) == "primary"], "pcd_snomed",
+                            register=reg, index_date=pop.index_date)
+    flags = flags.reindex(reg["patient_id"], fill_value=False)
+    age = reg["age"].to_numpy()
+    out = {}
+    for name, (clusters, min_age) in QOF_REGISTERS.items():
+        on = flags[clusters.split()].any(axis=1).to_numpy()
+        out[name] = float(on[age >= min_age].mean())
+    out["dementia_65_plus"] = float(flags["dem_cod"].to_numpy()[age >= 65].mean())
+    return out
+
+
+#: age bands for admissions and deaths per 1,000
+RATE_BANDS = [0, 1, 5, 15, 45, 65, 75, 85, 200]
+RATE_LABELS = ["0", "1-4", "5-14", "15-44", "45-64", "65-74", "75-84", "85+"]
+
+
+_DEATH_BANDS = [0, 1, 15, 45, 65, 75, 85, 200]  # ONS weekly deaths age groups
+_DEATH_LABELS = ["<1", "1-14", "15-44", "45-64", "65-74", "75-84", "85+"]
+
+
+def rates_by_age(pop) -> dict:
+    """Emergency admissions in the 12 months before index and deaths in the 12 months after,
+    per 1,000 registered patients, by age band; the share of deaths in each ONS age group;
+    the share of people aged 75+ with an inpatient
+    episode (emergency or elective) in the 2 years before index; and the top true 12-month
+    emergency-admission probability."""
+    reg, act, out, ev = pop.register, pop.activity, pop.outcomes, pop.events
+    band = pd.cut(reg["age"], RATE_BANDS, right=False, labels=RATE_LABELS).to_numpy()
+    em = act.loc[act["kind"].astype(str) == "emergency_admission"].groupby("patient_id").size()
+    em = em.reindex(reg["patient_id"], fill_value=0).to_numpy()
+    since = pop.index_date - pd.Timedelta(days=730)
+    ip = ev.loc[(ev["setting"].astype(str) == "inpatient") & (ev["date"] > since), "patient_id"]
+    o75 = reg["age"].to_numpy() >= 75
+    return {
+        "emergency_admissions_per_1000_all_ages": round(float(em.mean() * 1000), 1),
+        "elective_admissions_per_1000_all_ages": round(float(
+            (act["kind"].astype(str) == "elective_admission").sum() / len(reg) * 1000), 1),
+        "emergency_admissions_per_1000": {
+            k: round(float(v), 1) for k, v in (pd.Series(em).groupby(band).mean() * 1000).items()},
+        "deaths_per_1000": {
+            k: round(float(v), 1)
+            for k, v in (out["death"].astype(float).groupby(band).mean() * 1000).items()},
+        "death_share_by_age": {
+            k: round(float(v), 4) for k, v in (
+                out["death"].astype(float).groupby(pd.cut(reg["age"], _DEATH_BANDS, right=False,
+                                                          labels=_DEATH_LABELS).to_numpy()).sum()
+                / max(int(out["death"].sum()), 1)).items()},
+        "share_75_plus_inpatient_2y": float(reg["patient_id"][o75].isin(ip.unique()).mean()),
+        "max_p_emergency_admission": float(out["p_emergency_admission"].max()),
+    }
 
 
 def frailty_bands(pop) -> dict:
     """eFI bands among people aged 65+ and HFRS bands among people aged 75+.
 
-    eFI uses the ``efi_synthetic_pc`` code list (all history); HFRS uses the shipped Gilbert
+    eFI uses the ``efi_snomed_synthetic`` code list (all history); HFRS uses the shipped Gilbert
     2018 list over the 2 years before index (``pophealth.hfrs`` defaults). ``hfrs_75_inpatient``
     restricts to people aged 75+ with at least one inpatient ICD-10 event in those 2 years.
     """
@@ -164,7 +239,7 @@ def frailty_bands(pop) -> dict:
     age = reg.set_index("patient_id")["age"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        e = efi(flag_conditions(ev, "efi_synthetic_pc", register=reg, index_date=pop.index_date),
+        e = efi(flag_conditions(ev, "efi_snomed_synthetic", register=reg, index_date=pop.index_date),
                 missing_deficits="absent")
         h = hfrs(ev, register=reg, index_date=pop.index_date)
     e, h = e.reindex(age.index), h.reindex(age.index)

@@ -3,8 +3,10 @@
 ``make_population`` builds a population in memory; ``write_population`` streams the same
 patients to Parquet with bounded memory. Both are deterministic in ``random_state`` and
 contain only synthetic data: NHS numbers come from the never-issued 999 range, LSOA codes
-start ``L99`` (real English LSOAs start ``E01``), practices/PCNs/ICBs start ``SYN`` and
-primary-care codes use the invented code system ``synthetic_pc``.
+start ``L99`` (real English LSOAs start ``E01``), practices/PCNs/ICBs start ``SYN``.
+Primary-care codes are real SNOMED CT codes drawn from the shipped PCD clusters, except for
+conditions with no open SNOMED CT list, which keep the labelled stand-in system
+``synthetic_pc`` (see :mod:`pophealth.synthetic.lists`).
 
 The generating model (documented in ``synthetic_data/README.md``; parameters in
 ``pophealth/data/synthetic/*.csv``) has a latent frailty factor shared by ~50 conditions
@@ -30,12 +32,11 @@ import pyarrow.parquet as pq
 
 from pophealth.contracts.schema import naive_timestamp
 from pophealth.synthetic import _model as _m
+from pophealth.synthetic.lists import SYNTHETIC_LISTS
 
-__all__ = ["SYNTHETIC_PC_LISTS", "Population", "make_population", "write_population",
+__all__ = ["SYNTHETIC_LISTS", "Population", "make_population", "write_population",
            "realism_summary"]
 
-#: Code lists for the synthetic primary-care events (``code_system="synthetic_pc"``).
-SYNTHETIC_PC_LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
 
 _TABLES = ("register", "events", "activity", "outcomes")
 
