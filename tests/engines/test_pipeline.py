@@ -22,7 +22,7 @@ from pophealth.risk.models import RiskModel
 from pophealth.synthetic import make_population
 
 IDX = "2025-04-01"
-LISTS = {"efi": "efi_synthetic_pc", "cms": "cms_synthetic_pc"}
+LISTS = {"efi": "efi_snomed_synthetic", "cms": "cms_snomed_synthetic"}
 
 
 @pytest.fixture(scope="module")
