@@ -452,7 +452,7 @@ cms = "cms_snomed_synthetic"
 tier_cuts = [0.005, 0.05, 0.2]
 
 [risk.fit]
-method = "logistic"
+method = "hgb"
 outcome = "emergency_admission"
 random_state = {seed}
 
