@@ -165,6 +165,12 @@ def _assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
         w = want[col]
         if isinstance(w.dtype, pd.CategoricalDtype) or w.dtype == object:
             assert got[col].tolist() == w.astype(object).where(w.notna(), None).tolist(), col
+        elif pd.api.types.is_datetime64_dtype(w.dtype):
+            # Spark's toPandas gives datetime64[ns]; the in-memory table keeps [us]: same
+            # instants, compared in one unit (a unit mix-up would still differ 1000-fold)
+            pd.testing.assert_series_equal(got[col].astype("datetime64[ns]"),
+                                           w.astype("datetime64[ns]"), check_names=False,
+                                           check_index_type=False)
         else:
             pd.testing.assert_series_equal(got[col], w, check_dtype=False, check_names=False,
                                            check_index_type=False)
