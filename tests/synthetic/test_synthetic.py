@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +15,7 @@ from pophealth.contracts.nhs_number import is_valid_nhs_number
 from pophealth.synthetic import (
     Population,
     make_population,
+    read_population,
     realism_summary,
     write_population,
 )
@@ -393,3 +395,42 @@ def test_write_population_is_batch_size_invariant(tmp_path):
 def test_invalid_arguments(n, seed):
     with pytest.raises(ValueError):
         make_population(n, random_state=seed)
+
+
+# Written by write_population(.., 5_000, random_state=7) at commit 0a32be3, before the write
+# path was optimised (issue 14): the output must stay identical in content.
+_REFERENCE = Path(__file__).parent / "data" / "written_n5000_seed7"
+
+
+def _identical(a, b) -> bool:
+    """Same type, nulls and values; floats compared bit for bit (so NaN equals NaN)."""
+    if not a.type.equals(b.type) or a.null_count != b.null_count:
+        return False
+    if pa.types.is_floating(a.type):
+        x, y = a.to_numpy(), b.to_numpy()
+        return x.shape == y.shape and bool((x.view(np.int64) == y.view(np.int64)).all())
+    return a.equals(b)
+
+
+def test_written_population_identical_to_reference_written_before_optimisation(tmp_path):
+    summary = write_population(tmp_path, 5_000, random_state=7, index_date="2025-04-01",
+                               progress=False)
+    for t in TABLES:
+        ref_files = sorted(p.relative_to(_REFERENCE) for p in (_REFERENCE / t).rglob("*.parquet"))
+        new_files = sorted(p.relative_to(tmp_path) for p in (tmp_path / t).rglob("*.parquet"))
+        assert new_files == ref_files
+        assert sorted(Path(f).relative_to(tmp_path) for f in summary["files"][t]) == ref_files
+        for rel in ref_files:
+            ref, new = pq.read_table(_REFERENCE / rel), pq.read_table(tmp_path / rel)
+            assert new.schema.equals(ref.schema, check_metadata=False), (t, rel)
+            assert new.num_rows == ref.num_rows and ref.num_rows > 0
+            for name in ref.column_names:  # per column: a failure names the column
+                assert _identical(new.column(name), ref.column(name)), (t, name)
+        # the readers: the dataset (hive) view and read_population see the same tables
+        ref_ds = ds.dataset(_REFERENCE / t, partitioning="hive").to_table()
+        new_ds = ds.dataset(tmp_path / t, partitioning="hive").to_table()
+        assert new_ds.column_names == ref_ds.column_names
+        for name in ref_ds.column_names:
+            assert _identical(new_ds.column(name), ref_ds.column(name)), (t, name)
+    _assert_same(read_population(tmp_path, index_date="2025-04-01"),
+                 read_population(_REFERENCE, index_date="2025-04-01"))
