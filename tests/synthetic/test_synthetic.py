@@ -14,6 +14,7 @@ import pophealth as ph
 from pophealth.contracts.nhs_number import is_valid_nhs_number
 from pophealth.synthetic import (
     Population,
+    _write,
     make_population,
     read_population,
     realism_summary,
@@ -434,3 +435,42 @@ def test_written_population_identical_to_reference_written_before_optimisation(t
             assert _identical(new_ds.column(name), ref_ds.column(name)), (t, name)
     _assert_same(read_population(tmp_path, index_date="2025-04-01"),
                  read_population(_REFERENCE, index_date="2025-04-01"))
+
+
+def test_nhs_strings_are_the_ten_digit_numbers():
+    nums = np.array([9990000018, 9999999999, 1000000000, 9434765919])
+    assert _write.nhs_strings(nums).to_pylist() == [
+        "9990000018", "9999999999", "1000000000", "9434765919"]
+    assert _write.nhs_strings(np.array([], dtype=np.int64)).to_pylist() == []
+
+
+def test_nhs_strings_reject_other_widths_without_showing_values():
+    with pytest.raises(ValueError, match=r"nhs_number: 2 rows not ten digits \(positions \[1, 3\]\)"
+                       ) as err:
+        _write.nhs_strings(np.array([9990000018, 999000001, 9990000018, 99900000181]))
+    assert "999000001" not in str(err.value)
+
+
+def test_parquet_dictionaries_and_statistics_only_where_promised(tmp_path):
+    # the promise in pophealth.synthetic._write: vocabulary columns are Parquet dictionaries,
+    # row-group statistics only on the columns readers filter on
+    vocabulary = {"sex", "lsoa", "practice", "pcn", "icb", "ethnicity", "code", "code_system",
+                  "setting", "kind"}
+    statistics = {"patient_id", "date"}
+    write_population(tmp_path, 2_000, random_state=3, progress=False)
+    for t in TABLES:
+        (f,) = (tmp_path / t).rglob("*.parquet")
+        meta = pq.ParquetFile(f).metadata
+        assert meta.num_row_groups >= 1
+        for i in range(meta.num_columns):
+            col = meta.row_group(0).column(i)
+            name = col.path_in_schema
+            assert (col.dictionary_page_offset is not None) == (name in vocabulary), (t, name)
+            assert col.is_stats_set == (name in statistics), (t, name)
+
+
+def test_writer_thread_failure_is_raised_not_lost(tmp_path):
+    (tmp_path / "events").write_text("not a directory")  # the writer cannot create events/bucket=000
+    with pytest.raises(OSError):
+        write_population(tmp_path, 60_000, random_state=1, batch_size=50_000, progress=False)
+    assert (tmp_path / "events").read_text() == "not a directory"
