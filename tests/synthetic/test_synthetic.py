@@ -452,21 +452,29 @@ def test_nhs_strings_reject_other_widths_without_showing_values():
 
 
 def test_parquet_dictionaries_and_statistics_only_where_promised(tmp_path):
-    # the promise in pophealth.synthetic._write: vocabulary columns are Parquet dictionaries,
-    # row-group statistics only on the columns readers filter on
+    # the promise in pophealth.synthetic._write: vocabulary and other low-cardinality columns
+    # are Parquet dictionaries, ids and continuous values are not; row-group statistics only
+    # on the columns readers filter on
     vocabulary = {"sex", "lsoa", "practice", "pcn", "icb", "ethnicity", "code", "code_system",
-                  "setting", "kind"}
+                  "setting", "kind", "date", "date_of_birth", "age", "length_of_stay"}
+    plain = {"patient_id", "nhs_number", "total_cost", "p_emergency_admission", "p_death"}
     statistics = {"patient_id", "date"}
     write_population(tmp_path, 2_000, random_state=3, progress=False)
+    dict_page, stats = {}, {}  # (table, column) -> bool
     for t in TABLES:
         (f,) = (tmp_path / t).rglob("*.parquet")
         meta = pq.ParquetFile(f).metadata
         assert meta.num_row_groups >= 1
         for i in range(meta.num_columns):
             col = meta.row_group(0).column(i)
-            name = col.path_in_schema
-            assert (col.dictionary_page_offset is not None) == (name in vocabulary), (t, name)
-            assert col.is_stats_set == (name in statistics), (t, name)
+            dict_page[t, col.path_in_schema] = col.dictionary_page_offset is not None
+            stats[t, col.path_in_schema] = col.is_stats_set
+    written = {c for _, c in dict_page}
+    assert vocabulary | plain | statistics <= written
+    with_dict = {c for (_, c), d in dict_page.items() if d}
+    assert vocabulary <= with_dict
+    assert not plain & with_dict
+    assert {k for k, v in stats.items() if v} == {k for k in stats if k[1] in statistics}
 
 
 def test_writer_thread_failure_is_raised_not_lost(tmp_path):

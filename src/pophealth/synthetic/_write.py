@@ -4,9 +4,11 @@ No pandas: every column goes from the generator's numpy arrays straight to Arrow
 String columns with a small vocabulary (codes, systems, settings, kinds, geography, sex,
 ethnicity) are built as dictionary arrays from integer indices into that vocabulary; NHS
 numbers (always ten digits) are built as fixed-width bytes; dates as ``int64`` nanoseconds
-viewed as timestamps. Parquet options: only those columns are dictionary-encoded (trying a
-dictionary on ids, dates and floats costs time and falls back anyway) and row-group min/max
-statistics are written only for ``patient_id`` and ``date``, the columns readers filter on.
+viewed as timestamps. Parquet options: every column is dictionary-encoded except the
+high-cardinality ones in :data:`NO_DICTIONARY_COLUMNS` (ids and continuous values, where the
+writer would build a dictionary only to fall back to plain encoding: that is slower and the
+files are larger), and row-group min/max statistics are written only for ``patient_id`` and
+``date``, the columns readers filter on.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import pyarrow.parquet as pq
 from pophealth.synthetic import _model as _m
 
 _NS_PER_DAY = 86_400 * 10**9
-#: columns written as Parquet dictionaries (all are Arrow dictionary arrays in memory)
+#: string columns built as Arrow dictionary arrays (written as Parquet dictionaries)
 DICTIONARY_COLUMNS = ("sex", "lsoa", "practice", "pcn", "icb", "ethnicity", "code",
                       "code_system", "setting", "kind")
+#: high-cardinality columns written without a Parquet dictionary (all others have one)
+NO_DICTIONARY_COLUMNS = ("patient_id", "nhs_number", "total_cost", "p_emergency_admission",
+                         "p_death")
 #: columns with row-group statistics (readers prune on patient and date)
 STATISTICS_COLUMNS = ("patient_id", "date")
 _NHS_WIDTH = 10
@@ -113,9 +118,9 @@ def write_batch(tables: dict, path, batch: int, width: int) -> tuple[dict, dict]
     for name, table in tables.items():
         rows[name] = table.num_rows
         files[name] = []
-        cols = set(table.column_names)
+        cols = table.column_names
         opts = {"compression": "zstd",
-                "use_dictionary": [c for c in DICTIONARY_COLUMNS if c in cols],
+                "use_dictionary": [c for c in cols if c not in NO_DICTIONARY_COLUMNS],
                 "write_statistics": [c for c in STATISTICS_COLUMNS if c in cols]}
         pids = table.column("patient_id").to_numpy()
         buckets = pids // width
