@@ -30,6 +30,21 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _code_version() -> str:
+    """Git commit of the imported pophealth (``+dirty`` with local changes), else ``unknown``."""
+    import pophealth
+
+    src = Path(pophealth.__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
 def _one(n: int, out: Path, batch_size: int, seed: int) -> dict:
     from pophealth.synthetic import write_population
 
@@ -51,6 +66,7 @@ def _one(n: int, out: Path, batch_size: int, seed: int) -> dict:
     icd = ds.dataset(target / "events", partitioning="hive").count_rows(
         filter=ds.field("code_system") == "icd10")
     return {
+        "code": _code_version(),
         "n_patients": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
         "load_avg_1m_at_start": round(load0, 2), "patients_per_s": round(n / wall),
         "rows_register": summary["rows"]["register"], "rows_events": summary["rows"]["events"],
