@@ -30,14 +30,34 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _code_version() -> str:
+    """Git commit of the imported pophealth (``+dirty`` with local changes), else ``unknown``."""
+    import pophealth
+
+    src = Path(pophealth.__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
+
+
 def _one(n: int, out: Path, batch_size: int, seed: int) -> dict:
     from pophealth.synthetic import write_population
 
     target = out / f"n{n}"
     shutil.rmtree(target, ignore_errors=True)
+    load0 = os.getloadavg()[0]
+    u0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     summary = write_population(target, n, random_state=seed, batch_size=batch_size, progress=False)
     wall = time.perf_counter() - t0
+    u1 = resource.getrusage(resource.RUSAGE_SELF)
+    uc = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, if any
+    cpu = (u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) + uc.ru_utime + uc.ru_stime
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     size = sum(f.stat().st_size for f in target.rglob("*.parquet"))
@@ -46,7 +66,9 @@ def _one(n: int, out: Path, batch_size: int, seed: int) -> dict:
     icd = ds.dataset(target / "events", partitioning="hive").count_rows(
         filter=ds.field("code_system") == "icd10")
     return {
-        "n_patients": n, "wall_s": round(wall, 2), "patients_per_s": round(n / wall),
+        "code": _code_version(),
+        "n_patients": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+        "load_avg_1m_at_start": round(load0, 2), "patients_per_s": round(n / wall),
         "rows_register": summary["rows"]["register"], "rows_events": summary["rows"]["events"],
         "rows_events_icd10": icd, "rows_activity": summary["rows"]["activity"],
         "peak_rss_mib": round(max(rss_self, rss_children)), "peak_rss_main_mib": round(rss_self),
@@ -77,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         run = json.loads(res.stdout.strip().splitlines()[-1])
         runs.append(run)
-        print(f"{n:>11,} patients: {run['wall_s']:8.1f} s  {run['patients_per_s']:>9,}/s  "
+        print(f"{n:>11,} patients: {run['wall_s']:8.1f} s (cpu {run['cpu_s']:.1f} s, load "
+              f"{run['load_avg_1m_at_start']}) {run['patients_per_s']:>9,}/s  "
               f"events {run['rows_events']:,} (icd10 {run['rows_events_icd10']:,})  "
               f"activity {run['rows_activity']:,}  peak RSS {run['peak_rss_mib']:,} MiB  "
               f"parquet {run['parquet_mib']} MiB")
@@ -91,11 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"runs": runs, "meta": meta, "command": " ".join(sys.argv)}, indent=2) + "\n")
     csv_path = RESULTS / "bench_synthetic.csv"
     fields = ["timestamp", *runs[0].keys(), "cpu_count", "load_avg_1m_at_end"]
-    new = not csv_path.exists()
-    with csv_path.open("a", newline="") as fh:
+    old_rows = []
+    if csv_path.exists():  # older rows keep their columns; new columns are blank for them
+        with csv_path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            fields += [f for f in (reader.fieldnames or []) if f not in fields]
+            old_rows = list(reader)
+    with csv_path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
-        if new:
-            w.writeheader()
+        w.writeheader()
+        w.writerows(old_rows)
         for run in runs:
             w.writerow({"timestamp": stamp, **run, "cpu_count": meta["cpu_count"],
                         "load_avg_1m_at_end": meta["load_avg_1m_at_end"]})

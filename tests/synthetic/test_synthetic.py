@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -13,7 +14,9 @@ import pophealth as ph
 from pophealth.contracts.nhs_number import is_valid_nhs_number
 from pophealth.synthetic import (
     Population,
+    _write,
     make_population,
+    read_population,
     realism_summary,
     write_population,
 )
@@ -393,3 +396,89 @@ def test_write_population_is_batch_size_invariant(tmp_path):
 def test_invalid_arguments(n, seed):
     with pytest.raises(ValueError):
         make_population(n, random_state=seed)
+
+
+# Written by write_population(.., 5_000, random_state=7) at commit 0a32be3, before the write
+# path was optimised (issue 14): the output must stay identical in content.
+_REFERENCE = Path(__file__).parent / "data" / "written_n5000_seed7"
+
+
+def _identical(a, b) -> bool:
+    """Same type, nulls and values; floats compared bit for bit (so NaN equals NaN)."""
+    if not a.type.equals(b.type) or a.null_count != b.null_count:
+        return False
+    if pa.types.is_floating(a.type):
+        x, y = a.to_numpy(), b.to_numpy()
+        return x.shape == y.shape and bool((x.view(np.int64) == y.view(np.int64)).all())
+    return a.equals(b)
+
+
+def test_written_population_identical_to_reference_written_before_optimisation(tmp_path):
+    summary = write_population(tmp_path, 5_000, random_state=7, index_date="2025-04-01",
+                               progress=False)
+    for t in TABLES:
+        ref_files = sorted(p.relative_to(_REFERENCE) for p in (_REFERENCE / t).rglob("*.parquet"))
+        new_files = sorted(p.relative_to(tmp_path) for p in (tmp_path / t).rglob("*.parquet"))
+        assert new_files == ref_files
+        assert sorted(Path(f).relative_to(tmp_path) for f in summary["files"][t]) == ref_files
+        for rel in ref_files:
+            ref, new = pq.read_table(_REFERENCE / rel), pq.read_table(tmp_path / rel)
+            assert new.schema.equals(ref.schema, check_metadata=False), (t, rel)
+            assert new.num_rows == ref.num_rows and ref.num_rows > 0
+            for name in ref.column_names:  # per column: a failure names the column
+                assert _identical(new.column(name), ref.column(name)), (t, name)
+        # the readers: the dataset (hive) view and read_population see the same tables
+        ref_ds = ds.dataset(_REFERENCE / t, partitioning="hive").to_table()
+        new_ds = ds.dataset(tmp_path / t, partitioning="hive").to_table()
+        assert new_ds.column_names == ref_ds.column_names
+        for name in ref_ds.column_names:
+            assert _identical(new_ds.column(name), ref_ds.column(name)), (t, name)
+    _assert_same(read_population(tmp_path, index_date="2025-04-01"),
+                 read_population(_REFERENCE, index_date="2025-04-01"))
+
+
+def test_nhs_strings_are_the_ten_digit_numbers():
+    nums = np.array([9990000018, 9999999999, 1000000000, 9434765919])
+    assert _write.nhs_strings(nums).to_pylist() == [
+        "9990000018", "9999999999", "1000000000", "9434765919"]
+    assert _write.nhs_strings(np.array([], dtype=np.int64)).to_pylist() == []
+
+
+def test_nhs_strings_reject_other_widths_without_showing_values():
+    with pytest.raises(ValueError, match=r"nhs_number: 2 rows not ten digits \(positions \[1, 3\]\)"
+                       ) as err:
+        _write.nhs_strings(np.array([9990000018, 999000001, 9990000018, 99900000181]))
+    assert "999000001" not in str(err.value)
+
+
+def test_parquet_dictionaries_and_statistics_only_where_promised(tmp_path):
+    # the promise in pophealth.synthetic._write: vocabulary and other low-cardinality columns
+    # are Parquet dictionaries, ids and continuous values are not; row-group statistics only
+    # on the columns readers filter on
+    vocabulary = {"sex", "lsoa", "practice", "pcn", "icb", "ethnicity", "code", "code_system",
+                  "setting", "kind", "date", "date_of_birth", "age", "length_of_stay"}
+    plain = {"patient_id", "nhs_number", "total_cost", "p_emergency_admission", "p_death"}
+    statistics = {"patient_id", "date"}
+    write_population(tmp_path, 2_000, random_state=3, progress=False)
+    dict_page, stats = {}, {}  # (table, column) -> bool
+    for t in TABLES:
+        (f,) = (tmp_path / t).rglob("*.parquet")
+        meta = pq.ParquetFile(f).metadata
+        assert meta.num_row_groups >= 1
+        for i in range(meta.num_columns):
+            col = meta.row_group(0).column(i)
+            dict_page[t, col.path_in_schema] = col.dictionary_page_offset is not None
+            stats[t, col.path_in_schema] = col.is_stats_set
+    written = {c for _, c in dict_page}
+    assert vocabulary | plain | statistics <= written
+    with_dict = {c for (_, c), d in dict_page.items() if d}
+    assert vocabulary <= with_dict
+    assert not plain & with_dict
+    assert {k for k, v in stats.items() if v} == {k for k in stats if k[1] in statistics}
+
+
+def test_writer_thread_failure_is_raised_not_lost(tmp_path):
+    (tmp_path / "events").write_text("not a directory")  # the writer cannot create events/bucket=000
+    with pytest.raises(OSError):
+        write_population(tmp_path, 60_000, random_state=1, batch_size=50_000, progress=False)
+    assert (tmp_path / "events").read_text() == "not a directory"

@@ -20,18 +20,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pophealth.contracts.schema import naive_timestamp
 from pophealth.synthetic import _model as _m
+from pophealth.synthetic import _write as _w
 from pophealth.synthetic.lists import SYNTHETIC_LISTS
 
 __all__ = ["SYNTHETIC_LISTS", "Population", "make_population", "write_population",
@@ -168,71 +167,46 @@ def make_population(n_patients: int, *, random_state: int, index_date="2025-04-0
 # ----------------------------------------------------------------------------- streaming
 
 
-def _arrow_tables(ctx: _m.Context, blocks: list) -> dict:
-    m = _m.load_model()
-    reg, ev, act, out = (_concat(blocks, t) for t in _TABLES)
-
-    def dict_col(idx, values):
-        return pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), pa.array(values, pa.string()))
-
-    def ts(days):
-        return pa.array(_days_to_ns(days))
-
-    n = len(reg["patient_id"])
-    register = pa.table({
-        "patient_id": reg["patient_id"],
-        "nhs_number": pa.array(reg["nhs_number"]).cast(pa.string()),
-        "sex": dict_col(reg["sex"], _m.SEXES),
-        "date_of_birth": ts(reg["dob"]), "age": reg["age"].astype(np.int64),
-        "lsoa": dict_col(reg["lsoa"], ctx.lsoa_codes),
-        "practice": dict_col(reg["practice"], ctx.practice_codes),
-        "pcn": dict_col(reg["pcn"], ctx.pcn_codes),
-        "icb": dict_col(reg["icb"], ctx.icb_codes),
-        "imd_decile": reg["imd"].astype(np.int64),
-        "ethnicity": dict_col(reg["ethnicity"], m.eth_names),
-        "date_of_death": pa.nulls(n, pa.timestamp("ns")),
-        "registered_from": ts(reg["registered_from"]),
-    })
-    events = pa.table({
-        "patient_id": ev["pid"], "date": ts(ev["day"]), "code": dict_col(ev["code"], m.event_vocab),
-        "code_system": dict_col(ev["system"], _m.CODE_SYSTEMS),
-        "setting": dict_col(ev["setting"], _m.SETTINGS),
-    })
-    activity = pa.table({
-        "patient_id": act["pid"], "date": ts(act["day"]), "kind": dict_col(act["kind"], _m.KINDS),
-        "cost": act["cost"].astype(float), "length_of_stay": act["los"].astype(np.int64),
-    })
-    outcomes = pa.table(out)
-    return {"register": register, "events": events, "activity": activity, "outcomes": outcomes}
-
-
 @lru_cache(maxsize=2)
 def _cached_context(n_patients: int, random_state: int, index_date: str) -> _m.Context:
     return _m.build_context(n_patients, random_state, index_date)
 
 
-def _run_batch(task: tuple) -> tuple[dict, dict, int]:
-    """Generate blocks ``first..last-1``, convert to Arrow and write one file per table/bucket."""
+def _build_batch(task: tuple) -> tuple[dict, int]:
+    """Generate blocks ``first..last-1`` of a batch as Arrow tables; also the patient count."""
     path, n_patients, random_state, index_date, batch, first, last, width = task
     ctx = _cached_context(n_patients, random_state, index_date)
     blocks = [_m.generate_block(ctx, b) for b in range(first, last)]
-    n_done = sum(ctx.block_len(b) for b in range(first, last))
-    tables = _arrow_tables(ctx, blocks)
-    del blocks
-    rows, files = {}, {}
-    for name, table in tables.items():
-        rows[name] = table.num_rows
-        files[name] = []
-        pids = table.column("patient_id").to_numpy()
-        buckets = pids // width
-        cuts = np.r_[0, np.flatnonzero(np.diff(buckets)) + 1, len(pids)]
-        for s, e in zip(cuts[:-1], cuts[1:], strict=True):
-            d = Path(path) / name / f"bucket={int(buckets[s]):03d}"
-            d.mkdir(parents=True, exist_ok=True)
-            f = d / f"part-{batch:05d}.parquet"
-            pq.write_table(table.slice(s, e - s), f, compression="zstd")
-            files[name].append(str(f))
+    return _w.batch_tables(ctx, blocks), sum(ctx.block_len(b) for b in range(first, last))
+
+
+def _write(tables: dict, task: tuple) -> tuple[dict, dict]:
+    path, *_, batch, _first, _last, width = task
+    return _w.write_batch(tables, path, batch, width)
+
+
+def _run_batch(task: tuple) -> tuple[dict, dict, int]:
+    """Generate and write one batch (a worker process's unit of work)."""
+    tables, n_done = _build_batch(task)
+    rows, files = _write(tables, task)
     return rows, files, n_done
+
+
+def _serial(tasks: list, bar) -> list:
+    """Generate batch ``i + 1`` while a writer thread writes batch ``i`` (pyarrow releases the
+    GIL while encoding and compressing); at most one batch waits to be written."""
+    results, pending = [], None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pophealth-synth-writer") as writer:
+        for task in tasks:
+            tables, n_done = _build_batch(task)
+            if pending is not None:
+                results.append((*pending[0].result(), pending[1]))
+                bar.update(pending[1])
+            pending = (writer.submit(_write, tables, task), n_done)
+            del tables
+        results.append((*pending[0].result(), pending[1]))
+        bar.update(pending[1])
+    return results
 
 
 def _n_workers() -> int:
@@ -315,10 +289,7 @@ def write_population(path, n_patients: int, *, random_state: int, index_date="20
                 # at most `workers` batches in flight: bounded memory
                 results = _bounded_map(pool, _run_batch, tasks, workers, bar)
         else:
-            results = []
-            for task in tasks:
-                results.append(_run_batch(task))
-                bar.update(results[-1][2])
+            results = _serial(tasks, bar)
     for r, f, _ in results:
         for name in _TABLES:
             rows[name] += r[name]
