@@ -18,8 +18,13 @@ down, the register of patient ids from ``register.parquet``) and calls
 :func:`pophealth.charlson` / ``elixhauser`` / ``hfrs``; comorbidipy 0.8 scans it with
 polars (same filter), normalises codes and calls ``comorbidity`` / ``hfrs``
 (``benchmarks/peer_comorbidipy08.py``). Runs are interleaved (pophealth, peer,
-pophealth, peer, ...) and the best of ``--repeats`` is reported with its peak RSS
-(VmHWM of the run's process) and the 1-minute load average when it started.
+pophealth, peer, ...) and the best of ``--repeats`` is reported with its CPU seconds,
+peak RSS (VmHWM of the run's process) and the 1-minute load average when it started.
+"process s" is the wall time of that run's whole process as the parent saw it
+(interpreter start, imports, the timed work, writing the scores), which the timed
+seconds exclude. ``--label NAME`` stores the run under ``runs[NAME]`` of the results
+JSON next to the runs already there (one invocation per size and score, say) and writes
+the tables of all of them to the Markdown file.
 
 Peer interpreters (separate venvs, so their pandas/numpy/polars never meet ours)::
 
