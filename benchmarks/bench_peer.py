@@ -18,8 +18,13 @@ down, the register of patient ids from ``register.parquet``) and calls
 :func:`pophealth.charlson` / ``elixhauser`` / ``hfrs``; comorbidipy 0.8 scans it with
 polars (same filter), normalises codes and calls ``comorbidity`` / ``hfrs``
 (``benchmarks/peer_comorbidipy08.py``). Runs are interleaved (pophealth, peer,
-pophealth, peer, ...) and the best of ``--repeats`` is reported with its peak RSS
-(VmHWM of the run's process) and the 1-minute load average when it started.
+pophealth, peer, ...) and the best of ``--repeats`` is reported with its CPU seconds,
+peak RSS (VmHWM of the run's process) and the 1-minute load average when it started.
+"process s" is the wall time of that run's whole process as the parent saw it
+(interpreter start, imports, the timed work, writing the scores), which the timed
+seconds exclude. ``--label NAME`` stores the run under ``runs[NAME]`` of the results
+JSON next to the runs already there (one invocation per size and score, say) and writes
+the tables of all of them to the Markdown file.
 
 Peer interpreters (separate venvs, so their pandas/numpy/polars never meet ours)::
 
@@ -50,6 +55,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -123,12 +129,16 @@ print(json.dumps({"seconds": dt, "patients_out": len(s), "peak_rss": hwm,
 
 def _run(cmd: list[str]) -> dict:
     load = os.getloadavg()[0]
+    t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                           cwd=HERE.parent)
+    # the whole process: interpreter start, imports, the timed work, writing the scores
+    process_seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed: {proc.stderr[-3000:]}")
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     info["load_avg_1m"] = round(load, 2)
+    info["process_seconds"] = process_seconds
     return info
 
 
@@ -233,6 +243,8 @@ def bench(sizes, repeats: int, cache: Path, scores=SCORES, orders=ORDERS,
                         "max_peak_rss_gib": round(max(x["peak_rss"] for x in runs[tool]) / 2**30,
                                                   3),
                         "cpu_seconds": round(b["cpu_seconds"], 3),
+                        "all_cpu_seconds": [round(x["cpu_seconds"], 3) for x in runs[tool]],
+                        "process_seconds": round(b["process_seconds"], 3),
                         "load_avg_1m": b["load_avg_1m"]})
                 p, c = best["pophealth"], best["comorbidipy 0.8"]
                 rows[-2]["speedup_vs_peer08"] = round(c["seconds"] / p["seconds"], 2)
@@ -249,16 +261,18 @@ def bench(sizes, repeats: int, cache: Path, scores=SCORES, orders=ORDERS,
 def markdown(rows: list[dict], meta: dict) -> str:
     out = [f"Machine: {meta['cpus']} CPUs, Python {meta['python']}; load average at start "
            f"{meta['load_avg_start']}, at end {meta['load_avg_end']}.", "",
-           "| size | score | order | tool | s (best) | all runs s | rows/s (file) | peak RSS GiB "
-           "| load 1m | pophealth speed-up | identical % |",
-           "|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
+           "| size | score | order | tool | s (best) | all runs s | CPU s (best run) | "
+           "process s (best run) | rows/s (file) | peak RSS GiB | load 1m | pophealth speed-up "
+           "| identical % |",
+           "|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "seconds" not in r:
             continue
         agree = r.get("agreement", {})
         out.append(
             f"| {r['size']:,} | {r['score']} | {r['order']} | {r['tool']} | {r['seconds']} | "
-            f"{', '.join(map(str, r['all_seconds']))} | {r['rows_per_s'] / 1e6:.1f}M | "
+            f"{', '.join(map(str, r['all_seconds']))} | {r['cpu_seconds']} | "
+            f"{r.get('process_seconds', '')} | {r['rows_per_s'] / 1e6:.1f}M | "
             f"{r['max_peak_rss_gib']} | {r['load_avg_1m']} | "
             f"{str(r['speedup_vs_peer08']) + 'x' if 'speedup_vs_peer08' in r else ''} | "
             f"{agree.get('identical_pct', '')} |")
@@ -286,6 +300,9 @@ def main(argv=None) -> int:
     p.add_argument("--cache", type=Path, default=Path("/work/scratch/peercache"))
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--tag", default="peer", help="results file stem")
+    p.add_argument("--label", default=None,
+                   help="store this run under runs[LABEL] of TAG.json, keeping the other "
+                        "runs there, and write TAG.md with the tables of all of them")
     args = p.parse_args(argv)
     meta = {"python": platform.python_version(), "cpus": os.cpu_count(),
             "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
@@ -293,9 +310,16 @@ def main(argv=None) -> int:
                  not args.no_breakdown)
     meta["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.tag}.json").write_text(json.dumps({"meta": meta, "rows": rows},
-                                                          indent=1))
-    text = markdown(rows, meta)
+    path = args.out / f"{args.tag}.json"
+    if args.label is None:
+        path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        text = markdown(rows, meta)
+    else:
+        runs = json.loads(path.read_text())["runs"] if path.exists() else {}
+        runs[args.label] = {"meta": meta, "rows": rows}
+        path.write_text(json.dumps({"runs": runs}, indent=1))
+        text = "\n\n".join(f"## {label}\n\n{markdown(r['rows'], r['meta'])}"
+                           for label, r in runs.items())
     (args.out / f"{args.tag}.md").write_text(text + "\n")
     print(text)
     return 0

@@ -93,3 +93,53 @@ def test_scan_of_a_csv_file_reads_all_rows_with_a_filter(tmp_path):
     assert got.column("patient_id").to_pylist() == [1]
     assert pa.types.is_dictionary(got.schema.field("code").type)
     assert open_dataset(tmp_path / "e.csv").count_rows() == 2
+
+
+def _many_rows(path, n: int, row_group: int):
+    """``n`` events, patient i has code C78 (metastatic solid tumour, Quan 2011 weight 6)
+    when i % 3 == 0 and is tagged snomed when i % 5 == 0 (filtered out)."""
+    pid = pa.array(range(n), pa.int64())
+    code = pa.array(["C78" if i % 3 == 0 else "I21" for i in range(n)])
+    system = pa.array(["snomed" if i % 5 == 0 else "icd10" for i in range(n)])
+    pq.write_table(pa.table({"patient_id": pid, "code": code, "code_system": system}), path,
+                   row_group_size=row_group)
+    return path
+
+
+def test_a_scan_reads_a_row_group_as_one_batch(tmp_path):
+    # Arrow's default cuts a row group into 2**17-row batches, which the core then had to
+    # glue back together (a copy of every column per chunk): 300,000 rows must come as one
+    path = _many_rows(tmp_path / "e.parquet", 300_000, 300_000)
+    flt = ds.field("code_system") == "icd10"
+    pairs = list(scan(path, filter=flt).to_masked_batches())
+    assert [b.num_rows for b, _ in pairs] == [300_000]
+    # every fifth row is snomed: 300,000 / 5 = 60,000 rows absent, 240,000 kept
+    assert int(pairs[0][1].sum()) == 240_000
+    assert [b.num_rows for b in scan(path).to_batches()] == [300_000]
+
+
+def test_flags_and_report_do_not_depend_on_the_scan_batch_size(tmp_path, monkeypatch):
+    import pophealth as ph
+    import pophealth.engines.io as io
+
+    n = 3_000
+    path = _many_rows(tmp_path / "e.parquet", n, 1_000)
+    reg = pd.DataFrame({"patient_id": range(n)})
+    flt = ds.field("code_system") == "icd10"
+
+    def run():
+        flags = ph.flag_conditions(scan(path, filter=flt), "charlson_quan2005_icd10",
+                                   register=reg, index_date="2025-04-01")
+        return flags, ph.charlson(scan(path, filter=flt), register=reg,
+                                  index_date="2025-04-01")
+
+    big_flags, big = run()
+    monkeypatch.setattr(io, "SCAN_BATCH_ROWS", 7)  # 143 batches per row group
+    small_flags, small = run()
+    # by hand: C78 and not snomed, i.e. i % 3 == 0 and i % 5 != 0: 1000 - 200 = 800 patients
+    want = [6 if i % 3 == 0 and i % 5 != 0 else 0 for i in range(n)]
+    assert big.tolist() == want
+    assert small.tolist() == want
+    pd.testing.assert_frame_equal(big_flags, small_flags)
+    assert big_flags.attrs["pophealth_report"] == small_flags.attrs["pophealth_report"]
+    assert big_flags.attrs["pophealth_report"]["n_events"] == n - n // 5

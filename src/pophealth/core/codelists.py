@@ -307,7 +307,10 @@ def load_codelist(source, *, name: str | None = None, system: str | None = None,
     if any(v is not None for v in (system, condition, category)):
         raise CodelistError(f"code list '{key}': system=/condition=/category= apply to "
                             "OpenCodelists downloads, not to a shipped list")
-    return _load_shipped(key)
+    # a private copy: the per-process parse is shared, so a caller editing the returned
+    # table (say, to add local codes) must not change what the next call loads
+    shipped = _load_shipped(key)
+    return Codelist(name=shipped.name, table=shipped.table.copy(), conditions=shipped.conditions)
 
 
 def _from_table(frame: pd.DataFrame, name: str, system, condition, category,
@@ -327,6 +330,7 @@ def _from_table(frame: pd.DataFrame, name: str, system, condition, category,
 
 @cache
 def _load_shipped(key: str) -> Codelist:
-    """Parse a shipped list once per process (its table must not be mutated)."""
+    """Parse a shipped list once per process; never hand this object out (see
+    :func:`load_codelist`, which returns a copy of its table)."""
     with (_data_dir() / "codelists" / f"{key}.csv").open("r", encoding="utf-8") as fh:
         return Codelist.from_frame(pd.read_csv(fh, dtype=str, keep_default_na=False), key)

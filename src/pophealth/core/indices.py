@@ -119,9 +119,11 @@ class IndexDefinition:
         )
 
 
-@cache
 def load_index(name: str) -> IndexDefinition:
     """Load a shipped index definition.
+
+    The weight and condition tables are parsed once per process; each call returns its
+    own copies, so editing them never changes another call's (or a score's) weights.
 
     Examples
     --------
@@ -132,6 +134,16 @@ def load_index(name: str) -> IndexDefinition:
     >>> d.weight_vector("quan2011")["aids"]
     np.float64(4.0)
     """
+    d = _load_index(name)
+    return IndexDefinition(
+        name=d.name, weights=None if d.weights is None else d.weights.copy(),
+        hierarchy=d.hierarchy, conditions=d.conditions.copy(),
+        floor_at_zero=dict(d.floor_at_zero), codelists=dict(d.codelists))
+
+
+@cache
+def _load_index(name: str) -> IndexDefinition:
+    """:func:`load_index` parsed once per process, for this module's read-only use."""
     if name not in _DEFAULT_CODELISTS:
         raise ConfigError(f"unknown index '{name}'; available: {', '.join(_DEFAULT_CODELISTS)}")
     weights = _read("weights", name)
@@ -152,7 +164,7 @@ def load_index(name: str) -> IndexDefinition:
         if conds is not None
         else pd.DataFrame(columns=["condition", "label", "body_system"]),
         floor_at_zero=floor,
-        codelists=_DEFAULT_CODELISTS[name],
+        codelists=dict(_DEFAULT_CODELISTS[name]),
     )
 
 
@@ -326,7 +338,7 @@ def apply_hierarchy(flags: pd.DataFrame, index: str = "charlson") -> pd.DataFram
     >>> ph.apply_hierarchy(f, "charlson")["diab"].tolist()
     [False, True]
     """
-    defn = load_index(index)
+    defn = _load_index(index)
     out = flags.copy()
     for dom, sub in defn.hierarchy:
         if dom in out.columns and sub in out.columns:
@@ -421,7 +433,7 @@ def charlson(
     >>> ph.charlson(ev, register=reg, index_date="2025-04-01", age_points=True).tolist()
     [2, 8]
     """
-    defn = load_index("charlson")
+    defn = _load_index("charlson")
     flags = _flags_for(defn, data, variant, register, index_date, lookback_days)
     s = _score(defn, flags, weights, hierarchy, f"charlson_{weights}")
     if age_points:
@@ -457,7 +469,7 @@ def elixhauser(
     >>> ph.elixhauser(ev, register=reg, index_date="2025-04-01").tolist()  # chf 7 + alcohol 0
     [7]
     """
-    defn = load_index("elixhauser")
+    defn = _load_index("elixhauser")
     flags = _flags_for(defn, data, "quan2005", register, index_date, lookback_days)
     return _score(defn, flags, weights, hierarchy, f"elixhauser_{weights}")
 
@@ -513,7 +525,7 @@ def hfrs(
     1            7.1     intermediate
     2            2.2          low
     """
-    defn = load_index("hfrs")
+    defn = _load_index("hfrs")
     flags = _flags_for(defn, data, "gilbert2018", register, index_date, lookback_days)
     _check_age("hfrs", _ages(flags, age, register, index_date), 75)
     score = _score(defn, flags, "gilbert2018", False, "hfrs").astype(float)
@@ -587,7 +599,7 @@ def efi(flags: pd.DataFrame, *, missing_deficits: str = "error") -> pd.DataFrame
     0             5  0.138889     mild
     1            13  0.361111   severe
     """
-    defn = load_index("efi")
+    defn = _load_index("efi")
     names = defn.condition_names
     if missing_deficits not in {"error", "absent"}:
         raise ConfigError("efi: missing_deficits must be 'error' or 'absent'")
@@ -635,7 +647,7 @@ def cambridge_score(flags: pd.DataFrame, *, weights: str = "general",
     >>> ph.cambridge_score(f).tolist()
     [3.96]
     """
-    defn = load_index("cms")
+    defn = _load_index("cms")
     if missing_conditions not in {"error", "absent"}:
         raise ConfigError("cambridge_score: missing_conditions must be 'error' or 'absent'")
     w = defn.weight_vector(weights)
@@ -694,7 +706,7 @@ def multimorbidity(flags: pd.DataFrame, *, body_systems: pd.Series | dict | str 
     cols = list(flags.columns)
     if isinstance(body_systems, str):
         index = body_systems
-        body_systems = load_index(index).body_systems()
+        body_systems = _load_index(index).body_systems()
         report = flags.attrs.get("pophealth_report")
         absent = [c for c in body_systems.index if c not in flags.columns]
         if absent and isinstance(report, dict) and report.get("codelist"):
