@@ -7,8 +7,8 @@ group with its own ``DataFrame.to_csv`` call costs a pandas round trip per file;
 double-quoted - and cuts the text at row boundaries. Each block's bytes are exactly what
 :func:`csv_bytes` gives for that block on its own, because every cell is formatted on its
 own value. Where that would not hold - a datetime column, whose format pandas chooses per
-column, or a text cell holding a line break, which makes a row span lines - the blocks
-are formatted one by one instead (same bytes, slower).
+column, or a text cell holding a line feed, so that the text has more lines than rows -
+the blocks are formatted one by one instead (same bytes, slower).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pophealth.jobs.csvsafe import _text_columns, neutralise_formulas
+from pophealth.jobs.csvsafe import neutralise_formulas
 
 __all__ = ["csv_blocks", "csv_bytes"]
 
@@ -42,25 +42,16 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return _to_csv(neutralise_formulas(frame))
 
 
-def _blockwise_safe(frame: pd.DataFrame) -> bool:
-    """True when formatting the whole table and cutting it gives each block's own bytes."""
+def _dates_free(frame: pd.DataFrame) -> bool:
+    """True when no column is datetime-like (pandas picks one date format per column, so a
+    block formatted alone could differ from the same rows formatted in the whole table)."""
     for col in frame.columns:
         dtype = frame[col].dtype
         if isinstance(dtype, pd.CategoricalDtype):
             dtype = dtype.categories.dtype
         if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(
                 dtype) or isinstance(dtype, pd.PeriodDtype):
-            return False  # pandas picks one date format per column
-    for col in _text_columns(frame):
-        s = frame[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            s = pd.Series(s.cat.categories.astype(object))
-        try:
-            broken = s.astype(object).str.contains(r"[\n\r]", regex=True)
-        except AttributeError:  # no strings at all in an object column
-            continue
-        if broken.eq(True).any():
-            return False  # a quoted cell spanning lines: rows are not lines
+            return False
     return True
 
 
@@ -92,13 +83,12 @@ def csv_blocks(frame: pd.DataFrame, bounds: Sequence[int]) -> list[bytes]:
     if b.ndim != 1 or len(b) < 1 or b[0] != 0 or b[-1] != len(frame) or (np.diff(b) < 0).any():
         raise ValueError("csv_blocks: bounds must rise from 0 to the number of rows "
                          "(rule 'block_bounds')")
-    if not _blockwise_safe(frame):
-        return [csv_bytes(frame.iloc[b[i]:b[i + 1]]) for i in range(len(b) - 1)]
-    safe = neutralise_formulas(frame)
-    header = _to_csv(safe.iloc[:0])
-    body = _to_csv(safe, header=False)
-    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n")) + 1
-    if len(ends) != len(frame):  # pragma: no cover - excluded by _blockwise_safe
-        raise RuntimeError("csv_blocks: rows are not lines (rule 'one_line_per_row')")
-    offsets = np.concatenate([[0], ends])[b]
-    return [header + body[offsets[i]:offsets[i + 1]] for i in range(len(b) - 1)]
+    if _dates_free(frame):
+        safe = neutralise_formulas(frame)
+        body = _to_csv(safe, header=False)
+        ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n")) + 1
+        if len(ends) == len(frame):  # one line per row: no cell holds a line feed
+            header = _to_csv(safe.iloc[:0])
+            offsets = np.concatenate([[0], ends])[b]
+            return [header + body[offsets[i]:offsets[i + 1]] for i in range(len(b) - 1)]
+    return [csv_bytes(frame.iloc[b[i]:b[i + 1]]) for i in range(len(b) - 1)]
