@@ -120,7 +120,7 @@ def _no_stage(stage: str) -> None:
 
 
 #: Patients per batch of the job (the sorted register is scored this many at a time).
-BATCH_PATIENTS = 1_000_000
+BATCH_PATIENTS = 250_000
 
 
 def _batch_read(path: Path, filter, batches: int, k: int, what: str) -> pd.DataFrame:
