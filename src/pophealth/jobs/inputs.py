@@ -324,7 +324,10 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
                 tables.append(table)
                 feats.append(X)
             else:
-                table.to_parquet(spill / f"part-{k:05d}.parquet")
+                # only the included patients' output columns go to disk (and come back)
+                cols = _output_columns(config, table.columns)
+                _compact(table.loc[keep, cols]).to_parquet(
+                    spill / f"part-{k:05d}.parquet")
                 if fitting:
                     X.to_parquet(spill / f"X-{k:05d}.parquet")
                 tables.append(list(table.columns))
@@ -362,9 +365,7 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
         if spill is None:
             patients = tables[0]
         else:
-            cols = _output_columns(config, tables[0])
-            frames = [_compact(pd.read_parquet(spill / f"part-{k:05d}.parquet", columns=cols)
-                               [keeps[k]]) for k in range(nb)]
+            frames = [pd.read_parquet(spill / f"part-{k:05d}.parquet") for k in range(nb)]
             patients = _concat(frames)
         if has_risk:
             risk = np.concatenate(risks)
