@@ -368,6 +368,11 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
             frames = [pd.read_parquet(spill / f"part-{k:05d}.parquet") for k in range(nb)]
             patients = _concat(frames)
             del frames  # the batches' frames are not kept beside the whole table
+            import pyarrow as pa
+
+            # Arrow's allocator keeps the reads' freed buffers for reuse; the rest of the
+            # job is pandas/numpy, so hand them back before the whole-population steps
+            pa.default_memory_pool().release_unused()
         if has_risk:
             risk = np.concatenate(risks)
             del risks
