@@ -124,9 +124,9 @@ def _run_job_child(work: str, profile: str | None = None, batch: int | None = No
     if batch:
         from pophealth.jobs import inputs
 
-        inputs.BATCH_PATIENTS = batch  # patients per streamed batch (default 1,000,000)
+        inputs.BATCH_PATIENTS = batch  # patients per streamed batch (default: the job's)
     cfg = JobConfig.from_toml(Path(work) / "job.toml")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if profile:
         import cProfile
         import io
@@ -139,11 +139,13 @@ def _run_job_child(work: str, profile: str | None = None, batch: int | None = No
         Path(profile).write_text(buf.getvalue())
     else:
         first = run_job(cfg)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     second = run_job(cfg)
     t2 = time.perf_counter()
     print(json.dumps({
         "job_s": round(t1 - t0, 2), "rerun_s": round(t2 - t1, 2),
+        # CPU seconds of the job (all its threads): less inflated by a loaded machine
+        "job_cpu_s": round(c1 - c0, 2),
         "rerun_same_run_id": first.run_id == second.run_id, "rerun_reused": second.reused,
         # VmHWM of this process (ru_maxrss would include a large parent's, kept over exec)
         "peak_rss_mib": round(_vmhwm_kib() / 1024),
@@ -162,7 +164,8 @@ def main() -> None:
     p.add_argument("--profile", type=Path, default=None,
                    help="cProfile the first run; top functions written to this file")
     p.add_argument("--batch-patients", type=int, default=None,
-                   help="patients per streamed batch of the job (default 1,000,000)")
+                   help="patients per streamed batch of the job (default: "
+                        "pophealth.jobs.inputs.BATCH_PATIENTS)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -194,7 +197,11 @@ def main() -> None:
         "command": f"benchmarks/bench_job.py --patients {args.patients} --work {args.work}",
     })
     result["profiled"] = bool(args.profile)
-    result["batch_patients"] = args.batch_patients or 1_000_000
+    from pophealth.jobs.inputs import BATCH_PATIENTS
+
+    result["batch_patients"] = args.batch_patients or BATCH_PATIENTS
+    result["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                      text=True, cwd=Path(__file__).parent).stdout.strip()
     suffix = ("-profile" if args.profile else "") + (
         f"-batch{args.batch_patients}" if args.batch_patients else "")
     RESULTS.mkdir(exist_ok=True)

@@ -26,7 +26,11 @@ def pop(tmp_path_factory):
 
     p = make_population(1_200, random_state=21, index_date=IDX)
     root = tmp_path_factory.mktemp("batchpop")
-    reg, ev = p.register, p.events
+    reg, ev = p.register.copy(), p.events
+    # excluded patients in several batches (died, registered after the index date): a
+    # batched job must drop exactly these rows, as the one-batch job does
+    reg.loc[reg.index[[3, 450, 801, 1100]], "date_of_death"] = pd.Timestamp("2024-01-01")
+    reg.loc[reg.index[[10, 900]], "registered_from"] = pd.Timestamp("2025-06-01")
     ids = np.sort(reg["patient_id"].to_numpy())
     # event rows of patients not on the register: below the first id, in the gaps
     # between batches of 400 and above the last id - each must be counted exactly once
@@ -86,6 +90,9 @@ def test_any_batch_size_gives_the_one_batch_table(pop, whole, tmp_path, size):
     plain = patients.assign(**{c: patients[c].astype(object) for c in ("pcn", "practice")})
     pd.testing.assert_frame_equal(plain, ref_patients[patients.columns])
     assert counts == ref_counts
+    assert counts["excluded"]["died_on_or_before_index_date"] == 4
+    assert counts["excluded"]["registered_after_index_date"] == 2
+    assert counts["patients_included"] == 1_200 - 6 == len(patients)
     # distinct unrecognised codes do not add up over batches: "at least" the largest batch's
     assert all("(at least " in n for n in notes if " distinct)" in n)
     # with SNOMED CT primary-care rows every batch of 97 or 400 reaches the segment lists'

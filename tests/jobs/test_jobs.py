@@ -325,19 +325,19 @@ def test_killed_mid_write_leaves_previous_run_current_and_intact(population, tmp
                                                                  monkeypatch):
     out = tmp_path / "out"
     first = _run(population, out)
-    real = jobs._write_table
+    real = jobs._write_bytes  # every list file is written through it
     calls = []
 
-    def dying_writer(frame, target, fmt):
+    def dying_writer(data, target):
         calls.append(target)
         if len(calls) == 2:
             # half a file, then the process "dies"
             target.parent.mkdir(parents=True, exist_ok=True)
             (target.parent / f".{target.name}.partial.tmp").write_text("pseudo_id\nab")
             raise KeyboardInterrupt("killed")
-        return real(frame, target, fmt)
+        return real(data, target)
 
-    monkeypatch.setattr(jobs, "_write_table", dying_writer)
+    monkeypatch.setattr(jobs, "_write_bytes", dying_writer)
     with pytest.raises(KeyboardInterrupt):
         _run(population, out, key=KEY_A, output={"per_practice": True})
     assert len(calls) == 2
@@ -363,10 +363,10 @@ def test_disk_full_is_exit_74_names_the_path_and_publishes_nothing(population, t
     out = tmp_path / "out"
     first = _run(population, out)
 
-    def full(frame, target, fmt):
+    def full(data, target):
         raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
-    monkeypatch.setattr(jobs, "_write_table", full)
+    monkeypatch.setattr(jobs, "_write_bytes", full)
     path = _toml(_config(population, out, output={"per_practice": True}),
                  tmp_path / "job.toml")
     monkeypatch.setenv("PH_TEST_KEY", KEY_A)

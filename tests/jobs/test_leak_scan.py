@@ -411,14 +411,14 @@ def test_disk_full_exit_74_shows_no_value(published, tmp_path, capsys, caplog, r
                                           monkeypatch):
     caplog.set_level(logging.DEBUG)
     cfg, _, sent = published
-    real = jobrun._write_table
+    real = jobrun._write_bytes  # every list file is written through it
 
-    def full(frame, target, fmt):
-        if target.name != "index.csv" and len(list(target.parent.parent.rglob("*.csv"))) > 3:
+    def full(data, target):
+        if len(list(target.parent.parent.rglob("*.csv"))) > 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(target))
-        return real(frame, target, fmt)
+        return real(data, target)
 
-    monkeypatch.setattr(jobrun, "_write_table", full)
+    monkeypatch.setattr(jobrun, "_write_bytes", full)
     cfg = {**cfg, "rules": cfg["rules"][:1]}  # a new run id
     _check_other(cfg, 74, OSError, sent, tmp_path, capsys, caplog, recwarn,
                  fragment="No space left on device")

@@ -120,7 +120,7 @@ def _no_stage(stage: str) -> None:
 
 
 #: Patients per batch of the job (the sorted register is scored this many at a time).
-BATCH_PATIENTS = 1_000_000
+BATCH_PATIENTS = 250_000
 
 
 def _batch_read(path: Path, filter, batches: int, k: int, what: str) -> pd.DataFrame:
@@ -324,7 +324,10 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
                 tables.append(table)
                 feats.append(X)
             else:
-                table.to_parquet(spill / f"part-{k:05d}.parquet")
+                # only the included patients' output columns go to disk (and come back)
+                cols = _final_order(_output_columns(config, table.columns))
+                _compact(table.loc[keep, cols]).to_parquet(
+                    spill / f"part-{k:05d}.parquet")
                 if fitting:
                     X.to_parquet(spill / f"X-{k:05d}.parquet")
                 tables.append(list(table.columns))
@@ -362,23 +365,28 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
         if spill is None:
             patients = tables[0]
         else:
-            cols = _output_columns(config, tables[0])
-            frames = [_compact(pd.read_parquet(spill / f"part-{k:05d}.parquet", columns=cols)
-                               [keeps[k]]) for k in range(nb)]
+            frames = [pd.read_parquet(spill / f"part-{k:05d}.parquet") for k in range(nb)]
             patients = _concat(frames)
+            del frames  # the batches' frames are not kept beside the whole table
+            import pyarrow as pa
+
+            # Arrow's allocator keeps the reads' freed buffers for reuse; the rest of the
+            # job is pandas/numpy, so hand them back before the whole-population steps
+            pa.default_memory_pool().release_unused()
         if has_risk:
             risk = np.concatenate(risks)
+            del risks
             risk_s = pd.Series(risk if spill is None else risk[keep], index=patients.index)
-            patients["risk"] = risk_s.to_numpy()
+            _put(patients, "risk", risk_s.to_numpy())
             tiers = global_tiers(risk_s, cuts=config.tier_cuts,
                                  include=keep if spill is None else None)
-            patients["tier"] = tiers.array  # ordered categorical, as risk_tiers gives it
+            _put(patients, "tier", tiers.array)  # ordered categorical, as risk_tiers gives it
     finally:
         if spill is not None:
             shutil.rmtree(spill, ignore_errors=True)
-    order = [c for c in patients.columns if c not in ("risk", "tier", "segment", "segment_rule")]
-    patients = patients[order + [c for c in ("risk", "tier", "segment", "segment_rule")
-                                 if c in patients.columns]]
+    final = _final_order(patients.columns)
+    if list(patients.columns) != final:  # a reordering copies every column: only if needed
+        patients = patients[final]
     if spill is None:
         patients = patients[keep]
     if info is not None:
@@ -387,6 +395,26 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
     notes = sorted(set(merge_notes(per_batch, n_patients=len(ids))) | set(once))
     logger.info("job: %d patient(s) included, %d excluded", int(keep.sum()), int((~keep).sum()))
     return patients, counts, notes
+
+
+_LAST = ("risk", "tier", "segment", "segment_rule")
+
+
+def _final_order(columns) -> list:
+    """The patient table's column order: the others as they come, then :data:`_LAST`."""
+    return [c for c in columns if c not in _LAST] + [c for c in _LAST if c in columns]
+
+
+def _put(frame: pd.DataFrame, name: str, values) -> None:
+    """Set column ``name`` in place; a new one goes where :func:`_final_order` puts it, so
+    the table needs no reordering copy."""
+    if name in frame.columns:
+        frame[name] = values
+        return
+    later = _LAST[_LAST.index(name) + 1:]
+    pos = next((frame.columns.get_loc(c) for c in later if c in frame.columns),
+               len(frame.columns))
+    frame.insert(pos, name, values)
 
 
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:

@@ -54,6 +54,7 @@ from pophealth.contracts.exceptions import CodelistError, ConfigError, SchemaErr
 from pophealth.contracts.schema import naive_timestamp
 from pophealth.jobs.columns import check_include_columns
 from pophealth.jobs.config import JobConfig
+from pophealth.jobs.csvblocks import csv_blocks
 from pophealth.jobs.filenames import file_stems, normalise_codes
 from pophealth.jobs.inputs import DataQualityError, _build_patients
 from pophealth.jobs.progress import STAGES, StageBar
@@ -70,6 +71,7 @@ from pophealth.jobs.runstore import (
     _read_manifest,
     _test_pause,
     _versions,
+    _write_bytes,
     _write_json,
     _write_table,
     output_lock,
@@ -262,25 +264,50 @@ def _reused_changes(out: Path, existing: dict) -> dict:
 
 
 def _pcn_key(patients: pd.DataFrame) -> pd.DataFrame:
-    """``patients`` plus ``_pcn_key``: the PCN code as text, ``""`` when missing, so that
-    None, NaN and blank PCNs form one group (the ``unknown-pcn`` list)."""
-    return patients.assign(_pcn_key=normalise_codes(patients["pcn"].to_numpy()))
+    """``patients`` (a shallow copy: no column is copied) plus ``_pcn_key``: the PCN code
+    as text, ``""`` when missing, so that None, NaN and blank PCNs form one group (the
+    ``unknown-pcn`` list). A categorical with sorted categories, each code normalised once:
+    one string per PCN, not one per patient."""
+    codes, uniques = pd.factorize(patients["pcn"], use_na_sentinel=True)
+    labels = normalise_codes(np.asarray(uniques, dtype=object))
+    if (codes < 0).any():
+        labels = np.append(labels, "")  # position -1: the missing codes
+    cats, inverse = np.unique(labels.astype(str), return_inverse=True)  # None, "" and " " merge
+    key = pd.Categorical.from_codes(inverse[codes].astype(np.int32),
+                                    categories=pd.Index(cats.tolist(), dtype=object))
+    out = patients.copy(deep=False)
+    out["_pcn_key"] = key
+    return out
 
 
-def _changes(new_rows: pd.DataFrame, left: pd.DataFrame, pcn: str) -> pd.DataFrame:
+def _changes(new_rows: pd.DataFrame, left: pd.DataFrame) -> pd.DataFrame:
+    """Who is new and who left, every PCN at once (each row keeps its own ``pcn``), in
+    each PCN's file order: change, rank, previous rank, pseudo id."""
     return pd.concat([
-        pd.DataFrame({"pseudo_id": new_rows["pseudo_id"], "pcn": pcn,
+        pd.DataFrame({"pseudo_id": new_rows["pseudo_id"], "pcn": new_rows["pcn"],
                       "practice": new_rows["practice"], "change": "new",
                       "rank": new_rows["rank"].astype("Int64"),
                       "previous_rank": pd.array([pd.NA] * len(new_rows), "Int64"),
                       "rule": new_rows["rule"]}),
-        pd.DataFrame({"pseudo_id": left["pseudo_id"], "pcn": pcn,
+        pd.DataFrame({"pseudo_id": left["pseudo_id"], "pcn": left["pcn"],
                       "practice": left["practice"], "change": "left",
                       "rank": pd.array([pd.NA] * len(left), "Int64"),
                       "previous_rank": left["rank"].astype("Int64"),
                       "rule": left["rule"]}),
     ], ignore_index=True).sort_values(["change", "rank", "previous_rank", "pseudo_id"],
                                        kind="stable", ignore_index=True)
+
+
+def _blocks(keys: np.ndarray, codes: list) -> tuple[np.ndarray, np.ndarray]:
+    """Row order putting each code's rows together, in ``codes`` order (stable within a
+    code), and the block bounds (``len(codes) + 1`` positions)."""
+    pos = pd.Index(codes, dtype=object).get_indexer(keys)
+    if (pos < 0).any():  # pragma: no cover - an internal invariant
+        raise RuntimeError(f"{int((pos < 0).sum())} row(s) have no output file "
+                           "(rule 'every_selected_patient_listed'); nothing published")
+    order = np.argsort(pos, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(pos, minlength=len(codes)))])
+    return order, bounds
 
 
 def _check_accounted(kind: str, written: int, expected: int) -> None:
@@ -301,10 +328,10 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
                           "table (rule 'column_available')")
     patients = _pcn_key(patients)
     selected = select_caseload(patients, config.rules, rank_by=rank_by, group_by="_pcn_key")
-    ids = patients["_pseudo_source"].reindex(selected.index)
-    caseload = pd.DataFrame({"pseudo_id": pseudonymise(ids.to_numpy(), key)},
+    caseload = pd.DataFrame({"pseudo_id": pseudonymise(selected["_pseudo_source"].to_numpy(),
+                                                       key)},
                             index=selected.index)
-    caseload["pcn"] = selected["_pcn_key"].to_numpy()
+    caseload["pcn"] = selected["_pcn_key"].to_numpy(dtype=object)
     caseload["practice"] = normalise_codes(selected["practice"].to_numpy())
     for col in ("rank", "risk", "tier", "segment"):
         if col in selected.columns:
@@ -340,47 +367,56 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
     runs.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=runs, prefix=f".tmp-{run_id}-"))
     files: dict = {}
-    index_rows: list = []
+    hashes: dict = {}
+    index_rows: dict = {}
     ext = config.format
 
-    def write(kind: str, code: str, stem: str, frame: pd.DataFrame) -> None:
-        rel = f"{kind}/{stem}.{ext}"
-        _write_table(frame, tmp / rel, ext)
-        files[rel] = len(frame)
-        index_rows.append({"kind": kind, "code": code, "missing": code == "", "file": rel,
-                           "rows": len(frame)})
+    def write(kind: str, stems: dict, frame: pd.DataFrame, keys: np.ndarray) -> int:
+        """One file per code of ``stems`` (in its order) holding that code's rows."""
+        order, bounds = _blocks(keys, list(stems))
+        frame = frame.iloc[order]
+        if kind == "practice":  # already ordered by PCN rank: number 1.. per practice
+            frame = frame.assign(rank=np.arange(len(frame)) - np.repeat(
+                bounds[:-1], np.diff(bounds)) + 1)
+        data = csv_blocks(frame, bounds) if ext == "csv" else None
+        for i, (code, stem) in enumerate(stems.items()):
+            rel = f"{kind}/{stem}.{ext}"
+            if data is not None:
+                hashes[rel] = _write_bytes(data[i], tmp / rel)
+            else:
+                hashes[rel] = _write_table(frame.iloc[bounds[i]:bounds[i + 1]], tmp / rel, ext)
+            rows = int(bounds[i + 1] - bounds[i])
+            files[rel] = rows
+            index_rows[(kind, code)] = {"kind": kind, "code": code, "missing": code == "",
+                                        "file": rel, "rows": rows}
+        return int(bounds[-1])
 
     try:
-        pcn_stems = file_stems(set(patients["_pcn_key"]) | set(prev["pcn"]), "pcn")
-        by_pcn = dict(tuple(caseload.groupby("pcn", sort=False)))
-        left_all = prev[~prev["pseudo_id"].isin(caseload["pseudo_id"])]
-        left_by_pcn = dict(tuple(left_all.groupby("pcn", sort=False)))
-        empty = caseload.iloc[:0]
+        pcn_stems = file_stems(set(patients["_pcn_key"].cat.categories) | set(prev["pcn"]),
+                               "pcn")
+        written = write("caseload", pcn_stems, caseload, caseload["pcn"].to_numpy())
+        _check_accounted("caseload", written, len(caseload))
         n_new = n_left = 0
-        for pcn, stem in pcn_stems.items():
-            part = by_pcn.get(pcn, empty)
-            write("caseload", pcn, stem, part)
-            if rotated:
-                continue
-            new_rows = part[part["status"] == "new"]
-            left = left_by_pcn.get(pcn, prev.iloc[:0])
-            write("changes", pcn, stem, _changes(new_rows, left, pcn))
-            n_new += len(new_rows)
-            n_left += len(left)
-        _check_accounted("caseload", sum(r["rows"] for r in index_rows
-                                         if r["kind"] == "caseload"), len(caseload))
+        if not rotated:
+            new_rows = caseload[caseload["status"] == "new"]
+            left_all = prev[~prev["pseudo_id"].isin(caseload["pseudo_id"])]
+            changes = _changes(new_rows, left_all)
+            write("changes", pcn_stems, changes, changes["pcn"].to_numpy())
+            n_new, n_left = len(new_rows), len(left_all)
+        # index.csv: per PCN (in code order) its caseload then its changes file, then
+        # the practice files in code order
+        listed = [(kind, c) for c in pcn_stems
+                  for kind in (("caseload",) if rotated else ("caseload", "changes"))]
         if config.per_practice:
-            groups = dict(tuple(caseload.groupby("practice", sort=False)))
-            for practice, stem in file_stems(groups, "practice").items():
-                part = groups[practice].copy()
-                part["rank"] = np.arange(1, len(part) + 1)  # already ordered by PCN rank
-                write("practice", practice, stem, part)
-            _check_accounted("practice", sum(r["rows"] for r in index_rows
-                                             if r["kind"] == "practice"), len(caseload))
+            practices = caseload["practice"].to_numpy()
+            practice_stems = file_stems(set(practices), "practice")
+            written = write("practice", practice_stems, caseload, practices)
+            _check_accounted("practice", written, len(caseload))
+            listed += [("practice", c) for c in practice_stems]
+        index_rows = [index_rows[k] for k in listed]
         index = pd.DataFrame(index_rows, columns=["kind", "code", "missing", "file", "rows"])
-        _write_table(index, tmp / "index.csv", "csv")
+        hashes["index.csv"] = _write_table(index, tmp / "index.csv", "csv")
         files["index.csv"] = len(index)
-        hashes = {rel: _hash_path(tmp / rel) for rel in sorted(files)}
         manifest = {
             "pophealth_version": version,
             "run_id": run_id,
@@ -405,7 +441,7 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
                        "by_pcn": {str(k): int(v) for k, v in
                                   caseload["pcn"].value_counts().sort_index().items()},
                        "unknown_pcn": int((caseload["pcn"] == "").sum())},
-            "files": {rel: {"rows": files[rel], "sha256": hashes[rel]} for rel in files},
+            "files": {rel: {"rows": files[rel], "sha256": hashes[rel]} for rel in sorted(files)},
             "data_quality_notes": notes,
             "versions": _versions(),
             "tie_rule": selected.attrs.get("tie_rule"),

@@ -13,8 +13,8 @@ only temporary directories and temporary symlinks.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -28,7 +28,8 @@ import pandas as pd
 from pophealth.contracts.exceptions import PopHealthError
 from pophealth.engines.io import atomic_file
 from pophealth.jobs.columns import CASELOAD_COLUMNS
-from pophealth.jobs.csvsafe import neutralise_formulas, restore_formulas
+from pophealth.jobs.csvblocks import csv_bytes
+from pophealth.jobs.csvsafe import restore_formulas
 
 __all__ = ["JobLockedError", "RunStoreError", "output_lock", "read_caseload"]
 
@@ -101,23 +102,29 @@ def _hash_path(path: Path) -> str:
     return outer.hexdigest()
 
 
-def _write_table(frame: pd.DataFrame, target: Path, fmt: str) -> Path:
-    """Write one output table atomically (temporary sibling, fsync, rename).
+def _write_table(frame: pd.DataFrame, target: Path, fmt: str) -> str:
+    """Write one output table atomically (temporary sibling, fsync, rename); returns the
+    SHA-256 of the bytes written.
 
     CSV text cells are formula-safe (:func:`pophealth.jobs.csvsafe.neutralise_formulas`)
     and every non-numeric cell is double-quoted, so a carriage return or line feed inside
     a value can never start a new row (OWASP; RFC 4180).
     """
+    if fmt == "csv":
+        return _write_bytes(csv_bytes(frame), target)
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False, compression="zstd")
+    return _write_bytes(buf.getvalue(), target)
+
+
+def _write_bytes(data: bytes, target: Path) -> str:
+    """Write ``data`` to ``target`` atomically; returns its SHA-256 (hex), so a run's
+    manifest needs no second read of the file."""
     with atomic_file(target) as fh:
-        if fmt == "csv":
-            safe = neutralise_formulas(frame)
-            fh.write(safe.to_csv(index=False, lineterminator="\n",
-                                 quoting=csv.QUOTE_NONNUMERIC).encode("utf-8"))
-        else:
-            frame.to_parquet(fh, index=False, compression="zstd")
+        fh.write(data)
         fh.flush()
         _test_pause(_write_step(target))
-    return target
+    return hashlib.sha256(data).hexdigest()
 
 
 def _write_step(target: Path) -> str:
