@@ -98,14 +98,7 @@ def read_table(path, *, columns: Sequence[str] | None = None, filter=None) -> pd
     ...
     pophealth.contracts.exceptions.SchemaError: events.csv: column 'patient_id' breaks rule 'csv_type' (a value cannot be read as int64) in 1 row(s); first positions [100000]
     """
-    dataset = open_dataset(path)
-    try:
-        table = Scan(dataset, columns=columns, filter=filter).to_table()
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        if not isinstance(dataset.format, ds.CsvFileFormat):
-            raise
-        raise _csv_error(Path(path).name, dataset.schema.names, str(exc)) from None
-    table = _encode_dictionaries(table)
+    table = read_arrow(path, columns=columns, filter=filter)
     # self_destruct frees each Arrow column once converted: the table and the frame are
     # never both whole in memory (split_blocks keeps columns apart, no block copies)
     return table.to_pandas(split_blocks=True, self_destruct=True)
