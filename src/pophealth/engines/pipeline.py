@@ -78,8 +78,13 @@ def score_batch_parts(register: pd.DataFrame, events: pd.DataFrame,
     if segments:
         from pophealth.segments import bridges_to_health
 
+        # the segment lists' report joins the indices': a batch caller judges the
+        # code-system and unrecognised-code rules once, on the sums over all batches
         seg = bridges_to_health(patients, events, index_date=index_date, rules=segment_rules,
-                                max_unrecognised=max_unrecognised)
+                                max_unrecognised=max_unrecognised,
+                                warn_other_system=warn_other_system,
+                                on_no_match="ignore" if on_no_match == "ignore" else "warn")
+        reports = {**reports, **seg.attrs["pophealth_reports"]}
         patients["segment"] = seg["segment"].reindex(patients.index)
         patients["segment_rule"] = seg["rule"].reindex(patients.index)
     patients.attrs["pophealth_reports"] = reports

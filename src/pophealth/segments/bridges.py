@@ -34,6 +34,7 @@ from pophealth.contracts.exceptions import (
 from pophealth.contracts.numeric import numeric_mask, numeric_values, validate_numeric
 from pophealth.contracts.ordinal import column_order, ordinal_codes
 from pophealth.contracts.schema import is_stringlike
+from pophealth.core.codelists import Codelist, load_codelist
 from pophealth.core.conditions import flag_conditions, register_ids
 from pophealth.core.frailty import recorded_frailty
 from pophealth.core.patients import BAND_ORDERS
@@ -52,7 +53,9 @@ __all__ = ["segment_flags", "assign_segments", "rule_matches", "bridges_to_healt
 
 
 def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
-                  extra_codelists: Sequence = (), max_unrecognised: float = 0.05) -> pd.DataFrame:
+                  extra_codelists: Sequence = (), max_unrecognised: float = 0.05,
+                  warn_other_system: float | None = 0.2,
+                  on_no_match: str = "warn") -> pd.DataFrame:
     """Flags for every (condition, window) a rule set uses.
 
     Parameters
@@ -71,12 +74,21 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
         As for :func:`~pophealth.core.conditions.flag_conditions`, for every list. A
         caller scoring patient batches passes ``1.0`` and decides once on the whole
         population's summed counts (:mod:`pophealth.engines.pipeline`).
+    warn_other_system : float or None, default 0.2
+        Warn when this share of event rows is in code systems that NO list of the rule
+        set covers (the lists are read as one list, ``<list>+<list>``, so an ICD-10 list
+        is not judged against the SNOMED CT rows another list of the set reads). ``None``
+        leaves the judgement to a batch caller, on the summed report.
+    on_no_match : {"warn", "raise", "ignore"}, default "warn"
+        When no event row is in a system the rule set covers.
 
     Returns
     -------
     DataFrame
         Boolean, indexed by ``patient_id`` in register order; columns ``<condition>``
-        (ever) and ``<condition>@<days>d`` (windowed).
+        (ever) and ``<condition>@<days>d`` (windowed). ``attrs["pophealth_reports"]``
+        holds the rule set's flag report under ``"segments"`` (row counts per code
+        system, excluded rows), for batch callers to sum.
 
     Examples
     --------
@@ -98,24 +110,26 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
     needed = rules.flag_columns()
     out: dict[str, np.ndarray] = {}
     caught_messages: dict[str, None] = {}
+    report = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         for days in dict.fromkeys(d for _, d in needed):
             conds = [c for c, d in needed if d == days]
             lists = list(dict.fromkeys(cl for c in conds for cl in rules.codelists[c]))
-            for cl in lists + list(extra_codelists):
-                # several lists per call: one that can match no row warns (counts per
-                # code system) instead of raising; the warnings are de-duplicated below
-                f = flag_conditions(events, cl, register=register, index_date=index_date,
-                                    lookback_days=days, on_no_match="warn",
-                                    max_unrecognised=max_unrecognised)
-                for c in conds:
-                    if c in f.columns:
-                        col = flag_column(c, days)
-                        v = f[c].to_numpy(dtype=bool)
-                        out[col] = out[col] | v if col in out else v
-            for c in conds:  # a condition no list defines for these events stays False
-                out.setdefault(flag_column(c, days), np.zeros(len(ids), dtype=bool))
+            # the rule set's lists (one per code system, say) are read as ONE list: the
+            # code-system rule then judges the events against the systems the set covers
+            # together, not each list against the rows of the others' systems
+            f = flag_conditions(events, _union(lists + list(extra_codelists)),
+                                register=register, index_date=index_date, lookback_days=days,
+                                on_no_match=on_no_match, max_unrecognised=max_unrecognised,
+                                warn_other_system=warn_other_system)
+            # the row counts are the same for every window: one report for the set
+            report = f.attrs.get("pophealth_report") if report is None else report
+            for c in conds:
+                col = flag_column(c, days)
+                # a condition no list defines for these events stays False
+                out[col] = (f[c].to_numpy(dtype=bool) if c in f.columns
+                            else np.zeros(len(ids), dtype=bool))
     for w in caught:
         if issubclass(w.category, DataQualityWarning):
             caught_messages.setdefault(str(w.message), None)
@@ -123,7 +137,21 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for msg in caught_messages:
         warnings.warn(msg, DataQualityWarning, stacklevel=user_stacklevel())
-    return pd.DataFrame(out, index=ids)
+    table = pd.DataFrame(out, index=ids)
+    table.attrs["pophealth_reports"] = {"segments": report} if report is not None else {}
+    return table
+
+
+def _union(sources: list) -> Codelist:
+    """One code list of all the rows of ``sources`` (names, paths, frames or lists), named
+    ``<name>+<name>...``; a condition in several lists is matched by any of their codes."""
+    parts = [load_codelist(s) for s in sources]
+    if len(parts) == 1:
+        return parts[0]
+    table = pd.concat([p.table for p in parts], ignore_index=True).drop_duplicates()
+    return Codelist(name="+".join(dict.fromkeys(p.name for p in parts)),
+                    table=table.reset_index(drop=True),
+                    conditions=tuple(dict.fromkeys(c for p in parts for c in p.conditions)))
 
 
 # --- evaluation of one rule -------------------------------------------------------------------
@@ -453,7 +481,8 @@ def assign_segments(flags: pd.DataFrame, register: pd.DataFrame, rules=None, *,
 
 def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_date,
                       rules=None, extra_codelists: Sequence = (),
-                      max_unrecognised: float = 0.05) -> pd.DataFrame:
+                      max_unrecognised: float = 0.05, warn_other_system: float | None = 0.2,
+                      on_no_match: str = "warn") -> pd.DataFrame:
     """Bridges to Health segments (Lynn et al. 2007) with the shipped NHS-style rules.
 
     Segments, most severe first: frailty and dementia (dementia ever; eFI moderate or
@@ -484,14 +513,15 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
         An edited or re-prioritised copy of the shipped rules.
     extra_codelists : sequence
         Lists whose same-named conditions are added (e.g. ``"cms_snomed_synthetic"``).
-    max_unrecognised : float, default 0.05
+    max_unrecognised, warn_other_system, on_no_match
         As for :func:`segment_flags`.
 
     Returns
     -------
     DataFrame
         ``segment``, ``reason``, ``rule``, indexed by ``patient_id`` (see
-        :func:`assign_segments`).
+        :func:`assign_segments`); ``attrs["pophealth_reports"]`` as for
+        :func:`segment_flags`.
 
     Examples
     --------
@@ -514,5 +544,8 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
         rec = recorded_frailty(events, register=patients, index_date=index_date)
         patients = patients.assign(frailty_recorded=rec["frailty_recorded"].array)
     flags = segment_flags(events, rules, register=patients, index_date=index_date,
-                          extra_codelists=extra_codelists, max_unrecognised=max_unrecognised)
-    return assign_segments(flags, patients, rules, index_date=index_date)
+                          extra_codelists=extra_codelists, max_unrecognised=max_unrecognised,
+                          warn_other_system=warn_other_system, on_no_match=on_no_match)
+    out = assign_segments(flags, patients, rules, index_date=index_date)
+    out.attrs["pophealth_reports"] = flags.attrs["pophealth_reports"]
+    return out
