@@ -92,3 +92,10 @@ def test_type_checking_imports_match_the_lazy_table(init):
     table = ast.literal_eval(lazy.value)
     assert stated == table
     assert len(table) >= 3
+
+
+def test_the_jobs_manifest_versions_load_no_scikit_learn():
+    """Issue 14: the manifest reads scikit-learn's version from its package metadata."""
+    loaded = _loaded("from pophealth.jobs.runstore import _versions\n"
+                     "assert _versions()['scikit-learn']")
+    assert "sklearn" not in loaded and "scipy" not in loaded
