@@ -24,11 +24,19 @@ rate 0.2, the default since):
 * d - (default) with the pure-numpy level-by-level evaluator (on ``--numpy-rows`` rows);
 * g - 7x100; h - 7x60 at rate 0.15; i - 7x30 at rate 0.3;
 * default - 7x50 at rate 0.2 (``tree_scoring.raw_predict``: one comparison per split and
-  a leaf lookup per tree), with ``n_threads`` 1 and 2 rows too.
+  a leaf lookup per tree), with ``n_threads`` 1 and 2 rows too;
+* loaded - the default model saved and read back by ``load_model``: scored from its
+  arrays by ``risk.compiled_model`` (numpy only, no scikit-learn).
+
+``--only NAME[,NAME]`` measures only those rows (``make_features``, or a candidate's key:
+``a``, ``b-sk``, ``b``, ``d``, ``g``, ``h``, ``i``, ``default``, ``loaded``) and fits only
+the models they need; such a run is appended to ``risk_speed.md`` as a section with its
+command, commit and rows (earlier rows kept) and written to ``risk_speed_only.json``.
 
 Usage::
 
     python benchmarks/bench_risk_speed.py --patients 1000000 --train 200000 --test 200000
+    python benchmarks/bench_risk_speed.py --only make_features,default,loaded
 """
 
 from __future__ import annotations
@@ -36,7 +44,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -48,6 +58,7 @@ from threadpoolctl import threadpool_limits
 import pophealth as ph
 from pophealth.risk.evaluation import evaluate_risk
 from pophealth.risk.features import make_features
+from pophealth.risk.model_io import load_model, save_model
 from pophealth.risk.models import RiskModel
 from pophealth.risk.tree_scoring import raw_predict, raw_predict_numpy
 from pophealth.synthetic import make_population
@@ -89,7 +100,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--test", type=int, default=200_000)
     ap.add_argument("--numpy-rows", type=int, default=50_000)
     ap.add_argument("--random-state", type=int, default=2025)
+    ap.add_argument("--only", default=None,
+                    help="comma-separated rows to measure (make_features or candidate keys)")
     args = ap.parse_args(argv)
+    only = None if args.only is None else {x.strip() for x in args.only.split(",") if x.strip()}
     if 2 * max(args.train, args.test) > args.patients:
         ap.error("--train and --test must each be at most half of --patients")
 
@@ -113,8 +127,11 @@ def main(argv=None) -> dict:
         print(rows[-1], flush=True)
         return X
 
-    X = feature_row()
-    X = feature_row()  # twice: the first pays one-off costs (page faults of a new heap)
+    if only is None or "make_features" in only:
+        X = feature_row()
+        X = feature_row()  # twice: the first pays one-off costs (page faults of a new heap)
+    else:
+        X = make_features(pop.register, inputs, pop.activity, index_date=pop.index_date)
     y = pop.outcomes["emergency_admission"].to_numpy()
     pos = np.arange(len(X))
     train = (pos % 2 == 0) & (pos < 2 * args.train)
@@ -126,6 +143,10 @@ def main(argv=None) -> dict:
                "h": {"max_leaf_nodes": 7, "max_iter": 60, "learning_rate": 0.15},
                "i": {"max_leaf_nodes": 7, "max_iter": 30, "learning_rate": 0.3},
                "default": {}}
+    needs = {"b-sk": "b", "d": "default", "loaded": "default"}
+    if only is not None:
+        keep = {needs.get(k, k) for k in only}
+        configs = {k: v for k, v in configs.items() if k in keep}
     models = {}
     for name, params in configs.items():
         with threadpool_limits(1):
@@ -135,7 +156,11 @@ def main(argv=None) -> dict:
     A = X.to_numpy()
     small = A[:args.numpy_rows]
     m = models
-    candidates = {
+    if "default" in m:  # the default model as a scheduled job gets it: read from a file
+        with tempfile.TemporaryDirectory() as tmp:
+            m["loaded"] = load_model(save_model(m["default"], Path(tmp) / "m.zip",
+                                                training_period=("2024-01-01", "2024-12-31")))
+    candidates = _candidates(m, X, A, small, only) if only is not None else {
         "a: ensemble=True, 31x100 (before issue 14)": (m["a"], lambda: m["a"].predict_risk(X)),
         "b-sk: ensemble=False, 31x100, sklearn predict_proba": (
             m["b"], lambda: m["b"].estimator_.predict_proba(A)[:, 1]),
@@ -152,6 +177,8 @@ def main(argv=None) -> dict:
             m["default"], lambda e, Z: raw_predict(e, Z, n_threads=2), A)),
         "default: 7x50, rate 0.2, RiskModel.predict_risk": (
             m["default"], lambda: m["default"].predict_risk(X)),
+        "loaded: default model read by load_model, predict_risk (numpy only)": (
+            m["loaded"], lambda: m["loaded"].predict_risk(X)),
     }
     for name, (model, fn) in candidates.items():
         got, wall, cpu, load = _timed(fn)
@@ -173,6 +200,10 @@ def main(argv=None) -> dict:
     table = pd.DataFrame(rows)
     command = "benchmarks/bench_risk_speed.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
+    if only is not None:
+        _append_run(command, table, rows, args, int(train.sum()), int(test.sum()))
+        print(table.to_string())
+        return {"rows": rows}
     (RESULTS / "risk_speed.json").write_text(json.dumps(
         {"command": command, "cpu_count": os.cpu_count(), "rows": rows}, indent=2) + "\n")
     (RESULTS / "risk_speed.md").write_text(
@@ -184,6 +215,45 @@ def main(argv=None) -> dict:
         "process CPU time (all threads).\n\n" + _markdown(table) + "\n")
     print(table.to_string())
     return {"rows": rows}
+
+
+def _candidates(m: dict, X: pd.DataFrame, A: np.ndarray, small: np.ndarray,
+                only: set) -> dict:
+    """The ``--only`` rows: name -> (model, scoring function)."""
+    rows = {
+        "b-sk": ("b-sk: ensemble=False, 31x100, sklearn predict_proba",
+                 lambda: m["b"].estimator_.predict_proba(A)[:, 1], "b"),
+        "d": ("d: default model, pure-numpy evaluator",
+              lambda: _calibrated(m["default"], raw_predict_numpy, small), "default"),
+        "default": ("default: 7x50, rate 0.2, RiskModel.predict_risk",
+                    lambda: m["default"].predict_risk(X), "default"),
+        "loaded": ("loaded: default model read by load_model, predict_risk (numpy only)",
+                   lambda: m["loaded"].predict_risk(X), "loaded"),
+    }
+    out = {}
+    for key in sorted(only - {"make_features"}):
+        if key in rows:
+            name, fn, model = rows[key]
+        else:  # a, b, g, h, i: the model's own predict_risk
+            name, fn, model = f"{key}: predict_risk", (lambda k=key: m[k].predict_risk(X)), key
+        out[name] = (m[model], fn)
+    return out
+
+
+def _append_run(command: str, table: pd.DataFrame, rows: list, args, n_train: int,
+                n_test: int) -> None:
+    """An ``--only`` run: a section appended to risk_speed.md, its rows to risk_speed_only.json."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    with open(RESULTS / "risk_speed.md", "a", encoding="utf-8") as fh:
+        fh.write(f"\n## `{command}` at commit {commit}\n\n{args.patients} synthetic patients "
+                 f"(seed {args.random_state}); models fitted on {n_train}, evaluated on "
+                 f"{n_test} held out; {os.cpu_count()} cores shared with other sessions "
+                 "(`load_1m`: 1-minute load average, `cpu_seconds`: process CPU time).\n\n"
+                 + _markdown(table) + "\n")
+    (RESULTS / "risk_speed_only.json").write_text(json.dumps(
+        {"command": command, "commit": commit, "cpu_count": os.cpu_count(), "rows": rows},
+        indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -51,10 +51,15 @@ def test_scoring_areas_and_jobs_do_not_load_models_or_plots():
     assert sorted(loaded.intersection(HEAVY)) == []
 
 
-def test_a_model_class_loads_scikit_learn_on_first_use():
-    loaded = _loaded("import pophealth as ph\nph.RiskModel")
-    assert "sklearn" in loaded
-    assert "lifelines" not in loaded and "matplotlib" not in loaded
+def test_a_model_class_loads_scikit_learn_only_to_fit():
+    """Issue 14: the model classes follow sklearn's protocol without importing it."""
+    loaded = _loaded("import pophealth as ph\nph.RiskModel(), ph.CoxRiskModel()")
+    assert sorted(loaded.intersection(HEAVY)) == []
+    fitted = _loaded("import pophealth as ph, numpy as np\n"
+                     "ph.RiskModel(method='logistic').fit(np.arange(8.0)[:, None], "
+                     "np.arange(8) % 2)")
+    assert "sklearn" in fitted
+    assert "lifelines" not in fitted and "matplotlib" not in fitted
 
 
 def test_lazy_names_are_the_parts_own_objects():
@@ -87,3 +92,10 @@ def test_type_checking_imports_match_the_lazy_table(init):
     table = ast.literal_eval(lazy.value)
     assert stated == table
     assert len(table) >= 3
+
+
+def test_the_jobs_manifest_versions_load_no_scikit_learn():
+    """Issue 14: the manifest reads scikit-learn's version from its package metadata."""
+    loaded = _loaded("from pophealth.jobs.runstore import _versions\n"
+                     "assert _versions()['scikit-learn']")
+    assert "sklearn" not in loaded and "scipy" not in loaded

@@ -410,8 +410,9 @@ def _clean_leftovers(out: Path) -> int:
 
 
 def _versions() -> dict:
+    from importlib.metadata import version  # scikit-learn's, without importing it (~2 s)
+
     import pyarrow
-    import sklearn
 
     return {"numpy": np.__version__, "pandas": pd.__version__, "pyarrow": pyarrow.__version__,
-            "scikit-learn": sklearn.__version__}
+            "scikit-learn": version("scikit-learn")}

@@ -63,6 +63,16 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _installed(dist: str) -> str | None:
+    """The installed version of a distribution, read without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
 def _versions() -> dict:
     import lifelines
     import numpy
@@ -246,12 +256,36 @@ def _read_state(path, meta: dict):
     return state, arrays
 
 
+def _build(state, arrays):
+    """The model of a state: a calibrated gradient-boosting RiskModel scored from its arrays
+    (:mod:`~pophealth.risk.compiled_model`, no scikit-learn), any other through
+    scikit-learn (:func:`~pophealth.risk.model_state.from_state`)."""
+    from pophealth.risk.compiled_model import compile_state
+    from pophealth.risk.models import RiskModel
+
+    compiled = compile_state(state, arrays, tuple(RiskModel._get_param_names()))
+    if compiled is None:
+        from pophealth.risk.model_state import from_state
+
+        return from_state(state, arrays)
+    params, attrs, scorer = compiled
+    model = RiskModel(**params)
+    for k, v in attrs.items():
+        setattr(model, k, v)
+    model._compiled = scorer  # predict_proba scores with it
+    model._state = (state, arrays)  # estimator_ is built from it if asked for
+    return model
+
+
 def load_model(path, *, features=None):
     """Load a model saved by :func:`save_model`; its metadata is set as ``metadata_``.
 
     Nothing in the file is executed (no pickle; see the module docstring). Loaded models
-    predict exactly as the saved ones. A :class:`CoxRiskModel` comes back without
-    ``fitter_`` (the lifelines object), which scoring does not use.
+    predict exactly as the saved ones. A calibrated gradient-boosting ``RiskModel`` (the
+    default) is loaded and scored without importing scikit-learn or scipy (see
+    :mod:`~pophealth.risk.compiled_model`); its scikit-learn ``estimator_`` is built on
+    first use. A :class:`CoxRiskModel` comes back without ``fitter_`` (the lifelines
+    object), which scoring does not use.
 
     Parameters
     ----------
@@ -295,15 +329,13 @@ def load_model(path, *, features=None):
 
     meta = read_model_metadata(path)
     saved = meta["versions"]
-    now = _versions()
-    for lib in ("scikit-learn", "lifelines"):
-        if saved.get(lib) != now[lib]:
-            warnings.warn(f"load_model: saved with {lib} {saved.get(lib)}, running {now[lib]}; "
+    for lib in ("scikit-learn", "lifelines"):  # versions read without importing either
+        now = _installed(lib)
+        if saved.get(lib) != now:
+            warnings.warn(f"load_model: saved with {lib} {saved.get(lib)}, running {now}; "
                           "check its performance before use", UserWarning, stacklevel=2)
-    from pophealth.risk.model_state import from_state
-
     try:
-        model = from_state(*_read_state(path, meta))
+        model = _build(*_read_state(path, meta))
     except KeyError:
         raise ConfigError("load_model: not a pophealth model file (no model.json)") from None
     fitted = [str(c) for c in getattr(model, "feature_names_in_", [])]

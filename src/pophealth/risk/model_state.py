@@ -35,6 +35,37 @@ _ARRAY_NAME = re.compile(r"^arrays/[0-9]{4,9}\.npy$")
 _NUMERIC_KINDS = "biuf"
 
 
+#: Class name -> (constructor argument names, or None for ``get_params``; the fitted
+#: attributes a state may set). Plain data: :mod:`~pophealth.risk.compiled_model` reads
+#: a state with it without importing scikit-learn.
+LAYOUT: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...]]] = {
+    "RiskModel": (None, ("feature_names_in_", "n_features_in_", "classes_", "estimator_",
+                         "n_iter_")),
+    "CoxRiskModel": (None, (
+        "feature_names_in_", "n_features_in_", "columns_", "fill_values_", "max_duration_",
+        "center_", "n_fit_attempts_", "coef_", "baseline_cumulative_hazard_")),
+    "CalibratedClassifierCV": (None, ("calibrated_classifiers_", "classes_", "n_features_in_")),
+    "_CalibratedClassifier": (("estimator", "calibrators", "classes", "method"), ()),
+    "_SigmoidCalibration": (None, ("a_", "b_")),
+    "IsotonicRegression": (None, ("increasing_", "X_min_", "X_max_", "X_thresholds_",
+                                  "y_thresholds_")),
+    "HistGradientBoostingClassifier": (None, (
+        "classes_", "n_features_in_", "n_trees_per_iteration_", "_baseline_prediction",
+        "_predictors", "is_categorical_", "_preprocessor", "_is_categorical_remapped",
+        "_n_features", "do_early_stopping_", "train_score_",
+        "validation_score_", "_bin_mapper")),
+    "_BinMapper": (None, ("bin_thresholds_", "n_bins_non_missing_", "missing_values_bin_idx_",
+                          "is_categorical_")),
+    "TreePredictor": (("nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"), ()),
+    "Pipeline": (None, ()),
+    "SimpleImputer": (None, ("statistics_", "n_features_in_", "_fit_dtype", "_fill_dtype",
+                             "indicator_")),
+    "StandardScaler": (None, ("mean_", "var_", "scale_", "n_features_in_", "n_samples_seen_")),
+    "LogisticRegression": (None, ("classes_", "coef_", "intercept_", "n_features_in_",
+                                  "n_iter_")),
+}
+
+
 def _specs() -> dict:
     """Class name -> (class, constructor argument names or None for get_params, attributes)."""
     from sklearn.calibration import (
@@ -53,45 +84,15 @@ def _specs() -> dict:
 
     from pophealth.risk.models import CoxRiskModel, RiskModel
 
-    return {
-        "RiskModel": (RiskModel, None, ("feature_names_in_", "n_features_in_", "classes_",
-                                        "estimator_", "n_iter_")),
-        "CoxRiskModel": (CoxRiskModel, None, (
-            "feature_names_in_", "n_features_in_", "columns_", "fill_values_", "max_duration_",
-            "center_", "n_fit_attempts_", "coef_", "baseline_cumulative_hazard_")),
-        "CalibratedClassifierCV": (CalibratedClassifierCV, None, (
-            "calibrated_classifiers_", "classes_", "n_features_in_")),
-        "_CalibratedClassifier": (_CalibratedClassifier,
-                                  ("estimator", "calibrators", "classes", "method"), ()),
-        "_SigmoidCalibration": (_SigmoidCalibration, None, ("a_", "b_")),
-        "IsotonicRegression": (IsotonicRegression, None, (
-            "increasing_", "X_min_", "X_max_", "X_thresholds_", "y_thresholds_")),
-        "HistGradientBoostingClassifier": (HistGradientBoostingClassifier, None, (
-            "classes_", "n_features_in_", "n_trees_per_iteration_", "_baseline_prediction",
-            "_predictors", "is_categorical_", "_preprocessor", "_is_categorical_remapped",
-            "_n_features", "do_early_stopping_", "train_score_",
-            "validation_score_", "_bin_mapper")),
-        "_BinMapper": (_BinMapper, None, ("bin_thresholds_", "n_bins_non_missing_",
-                                          "missing_values_bin_idx_", "is_categorical_")),
-        "TreePredictor": (TreePredictor,
-                          ("nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"), ()),
-        "Pipeline": (Pipeline, None, ()),
-        "SimpleImputer": (SimpleImputer, None, ("statistics_", "n_features_in_", "_fit_dtype",
-                                                "_fill_dtype", "indicator_")),
-        "StandardScaler": (StandardScaler, None, ("mean_", "var_", "scale_", "n_features_in_",
-                                                  "n_samples_seen_")),
-        "LogisticRegression": (LogisticRegression, None, ("classes_", "coef_", "intercept_",
-                                                          "n_features_in_", "n_iter_")),
-    }
+    classes = {cls.__name__: cls for cls in (
+        RiskModel, CoxRiskModel, CalibratedClassifierCV, _CalibratedClassifier,
+        _SigmoidCalibration, IsotonicRegression, HistGradientBoostingClassifier, _BinMapper,
+        TreePredictor, Pipeline, SimpleImputer, StandardScaler, LogisticRegression)}
+    return {name: (classes[name], *layout) for name, layout in LAYOUT.items()}
 
 
 #: Class names a saved model may contain (nothing else can be built from a file).
-ALLOWED: tuple[str, ...] = (
-    "RiskModel", "CoxRiskModel", "CalibratedClassifierCV", "_CalibratedClassifier",
-    "_SigmoidCalibration", "IsotonicRegression", "HistGradientBoostingClassifier",
-    "_BinMapper", "TreePredictor", "Pipeline", "SimpleImputer", "StandardScaler",
-    "LogisticRegression",
-)
+ALLOWED: tuple[str, ...] = tuple(LAYOUT)
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -265,11 +266,18 @@ class _Decoder:
         return o
 
 
-def _check_tree(p, n_features: int) -> None:
-    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+#: scikit-learn's tree node record (``PREDICTOR_RECORD_DTYPE``), written out so that a
+#: tree can be checked without importing scikit-learn (a test compares the two).
+TREE_RECORD_DTYPE = np.dtype([
+    ("value", "<f8"), ("count", "<u4"), ("feature_idx", "<i8"), ("num_threshold", "<f8"),
+    ("missing_go_to_left", "u1"), ("left", "<u4"), ("right", "<u4"), ("gain", "<f8"),
+    ("depth", "<u4"), ("is_leaf", "u1"), ("bin_threshold", "u1"), ("is_categorical", "u1"),
+    ("bitset_idx", "<u4")])
 
+
+def _check_tree(p, n_features: int) -> None:
     nodes = p.nodes
-    if (not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE
+    if (not isinstance(nodes, np.ndarray) or nodes.dtype != TREE_RECORD_DTYPE
             or nodes.ndim != 1 or len(nodes) == 0):
         raise _bad("a tree's node table has the wrong type")
     i = np.arange(len(nodes))

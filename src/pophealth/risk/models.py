@@ -11,6 +11,10 @@
 
 Both models refuse to score a table whose columns differ from the ones they were
 fitted on (:class:`~pophealth.contracts.exceptions.SchemaError` naming the columns).
+They follow scikit-learn's estimator protocol (:class:`~pophealth.risk.estimator_base.Estimator`)
+but import scikit-learn only to fit, to validate unusual input and to score models that
+:mod:`~pophealth.risk.compiled_model` does not cover: a saved calibrated gradient-boosting
+model is loaded and scored without scikit-learn or scipy.
 """
 
 from __future__ import annotations
@@ -19,11 +23,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pophealth.contracts.exceptions import ConfigError, SchemaError
+from pophealth.risk.estimator_base import Estimator
 
 __all__ = ["RiskModel", "CoxRiskModel", "survival_target", "check_feature_names"]
 
@@ -71,7 +73,7 @@ def _risk_series(values: np.ndarray, X) -> pd.Series:
     return pd.Series(values, index=index, name="risk")
 
 
-class RiskModel(ClassifierMixin, BaseEstimator):
+class RiskModel(Estimator):
     """Calibrated classifier of emergency admission in the next 12 months.
 
     Parameters
@@ -140,11 +142,32 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.C = C
         self.random_state = random_state
 
+    _estimator_type_tag = "classifier"
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.classifier_tags.multi_class = False
         return tags
+
+    def __getattr__(self, name: str):
+        # a model read from a file by load_model keeps its state and builds the
+        # scikit-learn estimator (importing scikit-learn) only when it is asked for
+        if name == "estimator_":
+            state = self.__dict__.get("_state")
+            if state is not None:
+                from pophealth.risk.model_state import from_state
+
+                self.estimator_ = from_state(*state).estimator_
+                del self.__dict__["_state"]
+                return self.estimator_
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of :meth:`predict` on ``(X, y)`` (scikit-learn's classifier score)."""
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
 
     def _base(self):
         if self.method == "hgb":
@@ -167,6 +190,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit on a feature table ``X`` and a binary outcome ``y``; returns ``self``."""
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import validate_data
+
         base = self._base()
         if self.calibration not in ("sigmoid", "isotonic", None):
             raise ConfigError("RiskModel: parameter 'calibration' must be 'sigmoid', "
@@ -178,20 +204,37 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             raise ValueError("Only binary classification is supported. RiskModel: y has "
                              f"{len(self.classes_)} class(es), expected 2")
         if self.calibration is None:
-            self.estimator_ = base.fit(X, y)
+            estimator = base.fit(X, y)
         else:
             from sklearn.calibration import CalibratedClassifierCV
 
-            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration,
-                                                     cv=self.cv, ensemble=self.ensemble
-                                                     ).fit(X, y)
+            estimator = CalibratedClassifierCV(base, method=self.calibration, cv=self.cv,
+                                               ensemble=self.ensemble).fit(X, y)
+        self.__dict__.pop("_state", None)  # a refit model scores with its new estimator
+        self.__dict__.pop("_compiled", None)
+        self.estimator_ = estimator
         self.n_iter_ = _n_iter(self.estimator_)
         return self
 
     def _validated(self, X):
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
         check_is_fitted(self)
         check_feature_names(X, getattr(self, "feature_names_in_", None), who="RiskModel")
         return validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+
+    def _plain_table(self, X) -> np.ndarray | None:
+        """``X`` as the float64 table scikit-learn's validation would give, for a model read
+        by :func:`~pophealth.risk.model_io.load_model` and scored without scikit-learn;
+        None when ``X`` is anything but a DataFrame of plain numeric columns with finite
+        or NaN values (scikit-learn's validation then converts it or raises its error)."""
+        check_feature_names(X, getattr(self, "feature_names_in_", None), who="RiskModel")
+        if (not isinstance(X, pd.DataFrame) or len(X) == 0
+                or X.shape[1] != self.n_features_in_
+                or not all(isinstance(t, np.dtype) and t.kind in "biuf" for t in X.dtypes)):
+            return None
+        A = X.to_numpy(dtype=np.float64)
+        return None if np.isinf(A).any() else A
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, 2), columns in ``classes_`` order.
@@ -200,6 +243,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         boosting is scored through :func:`~pophealth.risk.tree_scoring.raw_predict`,
         which gives the same raw scores bit for bit).
         """
+        compiled = self.__dict__.get("_compiled")
+        if compiled is not None:  # read from a file: scored from its arrays (numpy only)
+            A = self._plain_table(X)
+            if A is not None:
+                return compiled.predict_proba(A)
         X = self._validated(X)
         est = self.estimator_
         if self.method != "hgb" or not hasattr(est, "calibrated_classifiers_"):
@@ -276,7 +324,7 @@ def survival_target(outcomes: pd.DataFrame, *, event: str = "emergency_admission
     return pd.DataFrame({"duration": dur, "event": ev}, index=outcomes.index)
 
 
-class CoxRiskModel(BaseEstimator):
+class CoxRiskModel(Estimator):
     """Cox proportional-hazards model of time to first emergency admission (lifelines).
 
     The design matrix is the feature table with ``log1p`` applied to the non-negative
@@ -424,6 +472,8 @@ class CoxRiskModel(BaseEstimator):
 
     def _log_partial_hazard(self, X) -> np.ndarray:
         """``(x - training mean) @ coefficients``, as lifelines, one column at a time (O(n) memory)."""
+        from sklearn.utils.validation import check_is_fitted
+
         check_is_fitted(self)
         check_feature_names(X, self.feature_names_in_, who="CoxRiskModel")
         X = self._frame(X)
@@ -441,6 +491,8 @@ class CoxRiskModel(BaseEstimator):
 
     def predict_risk(self, X, horizon_days: float = 365) -> pd.Series:
         """Probability of a first emergency admission within ``horizon_days``, named ``risk``."""
+        from sklearn.utils.validation import check_is_fitted
+
         check_is_fitted(self)
         if not 0 < horizon_days <= self.max_duration_:
             raise ConfigError(f"CoxRiskModel: 'horizon_days' must be in (0, "

@@ -20,10 +20,13 @@ threshold it was learnt at, which a model fitted by sklearn always satisfies and
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
-__all__ = ["MAX_LOOKUP_SPLITS", "compile_tree", "raw_predict", "raw_predict_binned",
-           "raw_predict_numpy", "tree_arrays"]
+__all__ = ["MAX_LOOKUP_SPLITS", "compile_tree", "default_threads", "raw_predict",
+           "raw_predict_binned", "raw_predict_lookup", "raw_predict_numpy", "tree_arrays"]
 
 
 def _trees(est) -> list:
@@ -106,11 +109,9 @@ def raw_predict(est, X: np.ndarray, *, n_threads: int | None = None,
     """
     from sklearn.ensemble._hist_gradient_boosting._binning import _map_to_bins
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
     if chunk_rows < 1:
         raise ValueError(f"raw_predict: 'chunk_rows' must be >= 1 (got {chunk_rows})")
-    n_threads = _openmp_effective_n_threads(n_threads)
     X = np.asarray(X, dtype=np.float64)
     mapper = est._bin_mapper
     if X.ndim != 2 or X.shape[1] != len(mapper.bin_thresholds_):
@@ -125,23 +126,84 @@ def raw_predict(est, X: np.ndarray, *, n_threads: int | None = None,
               else TreePredictor(t.nodes.copy(), t.binned_left_cat_bitsets.copy(),
                                  t.raw_left_cat_bitsets.copy())
               for t, c in zip(_trees(est), compiled, strict=True)]
-    any_walked = any(w is not None for w in walked)
     is_cat = np.ascontiguousarray(mapper.is_categorical_, dtype=np.uint8)
-    baseline = float(est._baseline_prediction.ravel()[0])
+
+    def binned_rows(chunk: np.ndarray) -> np.ndarray:  # row-major: cache-friendly walks
+        binned = np.empty(chunk.shape, dtype=np.uint8, order="F")
+        _map_to_bins(chunk, mapper.bin_thresholds_, is_cat, miss, 1, binned)
+        return np.ascontiguousarray(binned)
+
+    return _score(X, compiled, walked, float(est._baseline_prediction.ravel()[0]),
+                  lambda tree, rows: tree.predict_binned(rows, miss, 1), binned_rows,
+                  default_threads(n_threads), chunk_rows)
+
+
+def default_threads(n_threads: int | None = None) -> int:
+    """Threads for :func:`raw_predict`: scikit-learn's choice when it is loaded (which
+    follows ``OMP_NUM_THREADS`` and threadpoolctl limits), else ``n_threads``, else
+    ``OMP_NUM_THREADS`` or the CPUs this process may use. The scores do not depend on it."""
+    if "sklearn" in sys.modules:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        return _openmp_effective_n_threads(n_threads)
+    if n_threads is not None:
+        if n_threads < 1:
+            raise ValueError(f"raw_predict: 'n_threads' must be >= 1 (got {n_threads})")
+        return n_threads
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def raw_predict_lookup(trees: list, baseline: float, X: np.ndarray, *,
+                       n_threads: int | None = None, chunk_rows: int = 1 << 14) -> np.ndarray:
+    """:func:`raw_predict` for trees that are all lookup tables, with no scikit-learn.
+
+    ``trees`` are :func:`compile_tree` results (none None) in the model's order and
+    ``baseline`` its baseline raw score; the arithmetic is :func:`raw_predict`'s (the
+    same code), so the result equals sklearn's raw prediction bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 3)); X[::7, 1] = np.nan
+    >>> est = HistGradientBoostingClassifier(max_iter=20, max_leaf_nodes=7).fit(
+    ...     X, X[:, 0] + rng.normal(size=500) > 0)
+    >>> trees = [compile_tree(it[0].nodes) for it in est._predictors]
+    >>> base = float(est._baseline_prediction.ravel()[0])
+    >>> bool(np.array_equal(raw_predict_lookup(trees, base, X, chunk_rows=64),
+    ...                     est._raw_predict(X).ravel()))
+    True
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"raw_predict: 'chunk_rows' must be >= 1 (got {chunk_rows})")
+    if any(t is None for t in trees):
+        raise ValueError("raw_predict_lookup: every tree must be a lookup table")
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"raw_predict_lookup: X has shape {X.shape}, expected 2 dimensions")
+    return _score(X, list(trees), [None] * len(trees), float(baseline), None, None,
+                  default_threads(n_threads), chunk_rows)
+
+
+def _score(X: np.ndarray, compiled: list, walked: list, baseline: float, walk, binned_rows,
+           n_threads: int, chunk_rows: int) -> np.ndarray:
+    """Sum of the baseline and every tree's leaf value, tree by tree, chunks over threads."""
+    any_walked = any(w is not None for w in walked)
     out = np.empty(len(X))
 
     def score_chunk(start: int) -> None:  # a chunk of rows, never one patient at a time
         chunk = X[start:start + chunk_rows]
-        rows = None
-        if any_walked:  # sklearn's walk of the binned chunk (row-major: cache-friendly)
-            binned = np.empty(chunk.shape, dtype=np.uint8, order="F")
-            _map_to_bins(chunk, mapper.bin_thresholds_, is_cat, miss, 1, binned)
-            rows = np.ascontiguousarray(binned)
+        rows = binned_rows(chunk) if any_walked else None
         bit = np.empty(len(chunk), dtype=bool)
         acc = np.full(len(chunk), baseline)
         for tree, lookup in zip(walked, compiled, strict=True):  # sklearn's order and sum
             if lookup is None:
-                acc += tree.predict_binned(rows, miss, 1)
+                acc += walk(tree, rows)
                 continue
             leaf_values, splits = lookup
             code = np.zeros(len(chunk), dtype=np.uint8 if len(splits) <= 8 else np.uint32)
