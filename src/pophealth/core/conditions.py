@@ -292,6 +292,7 @@ def flag_conditions(
     # condition-major storage: each condition's column is contiguous for the scorers
     flags_t = np.zeros((n_cond, n_pat), dtype=bool)
     book = _CodeBook(cl)
+    scratch = _Scratch()  # per thread, for this call only
 
     def run(chunk: EventChunk) -> _Counts:
         part = _Counts()
@@ -300,7 +301,7 @@ def flag_conditions(
             part.null_ids = chunk.null_ids
             return part
         _flag_chunk(chunk.codes, chunk.systems, chunk.pids, chunk.dates, book, lookup, window,
-                    flags_t, part, chunk.keep)
+                    flags_t, part, chunk.keep, scratch)
         return part
 
     # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the flag
@@ -351,6 +352,19 @@ def _map_bounded(fn, items, workers: int) -> list:
 _CHUNK_ROWS = 1 << 19  # rows per pass: bounds the per-row temporaries (and peak memory)
 _THREADS = 2  # chunks processed concurrently (the machines this targets have 2+ cores)
 _ON_NO_MATCH = ("raise", "warn", "ignore")
+
+
+class _Scratch(threading.local):
+    """Work arrays of one :func:`flag_conditions` call, one set per thread, reused chunk
+    after chunk: a fresh array of a million rows costs page faults (the kernel zeroes
+    every page first touched), a reused one none."""
+
+    def array(self, name: str, n: int, dtype) -> np.ndarray:
+        buf = getattr(self, name, None)
+        if buf is None or len(buf) < n or buf.dtype != dtype:
+            buf = np.empty(n, dtype=dtype)
+            setattr(self, name, buf)
+        return buf[:n]
 
 
 class _Counts:
@@ -452,12 +466,13 @@ class _CodeBook:
 
 def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: PatientLookup,
                 window, flags_t: np.ndarray, acc: _Counts,
-                present: np.ndarray | None = None) -> None:
+                present: np.ndarray | None = None, scratch: _Scratch | None = None) -> None:
     """Classify one chunk of events and set the flags it proves (see module docstring).
 
     ``pids`` and ``dates`` are numpy arrays or :class:`~pophealth.core.arrays.ArrowRows`;
     either is indexed by the matched rows only. Rows where ``present`` is False do not exist
-    (a scan's filter): they go to one extra key that is counted nowhere.
+    (a scan's filter): they go to keys past the table that are counted nowhere. The
+    per-row key arrays live in ``scratch`` (the calling thread's, reused chunk after chunk).
     """
     n_pat = flags_t.shape[1]
     # 1. unique codes and systems; each row gets a key = (system, unique code)
@@ -476,7 +491,8 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
     # column or block 0; intp, so neither bincount nor the gathers below copy it to widen
     # it. Absent rows are shifted one table up (keys n_keys..2 * n_keys - 1, class 0,
     # counted nowhere): arithmetic, no branch per row.
-    key = np.empty(len(code_idx), dtype=np.intp)
+    n = len(code_idx)
+    key = scratch.array("key", n, np.intp) if scratch is not None else np.empty(n, np.intp)
     n_tab = n_keys
     if present is not None:
         n_tab = 2 * n_keys
@@ -485,7 +501,8 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
     else:
         key[:] = code_idx
     if sys_idx is not None:
-        key += np.multiply(sys_idx, width, dtype=np.intp)
+        tmp = scratch.array("tmp", n, np.intp) if scratch is not None else None
+        key += np.multiply(sys_idx, width, out=tmp, dtype=np.intp)
     key += width + 1
     key_counts = np.bincount(key, minlength=n_tab)[:n_keys]
 
