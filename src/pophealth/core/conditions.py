@@ -5,10 +5,12 @@ an Arrow batch source read batch by batch) are taken in chunks of about ``_CHUNK
 rows, processed on ``_THREADS`` threads; for each chunk:
 
 1. factorize the code column (categorical/Arrow dictionaries are reused as is) and the
-   code-system column; a code book shared by all chunks normalises, validates and
-   matches each *distinct* raw code once per call; each row gets a small integer key;
-2. classify every key (other system / unrecognised / not in the list / matched) and
-   count rows per key with one ``bincount``;
+   code-system column; each row gets an integer key (system, code) and one
+   ``bincount`` counts the rows per key;
+2. classify the keys that have rows (other system / unrecognised / not in the list /
+   matched): a code book shared by all chunks normalises, validates and matches each
+   *distinct* raw code once per call, and only codes that occur in a system the list
+   covers (a Parquet dictionary also holds the codes of filtered-out rows);
 3. for matched rows only, map the patient to a register row position through a lookup
    built once per call (run-length compressed when events are grouped by patient; a
    dense table for compact integer ids; a hash index otherwise);
