@@ -258,8 +258,23 @@ def bench(sizes, repeats: int, cache: Path, scores=SCORES, orders=ORDERS,
     return rows
 
 
+def _commit() -> str:
+    """The code's git commit (short hash; ``+dirty`` with uncommitted changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, cwd=HERE.parent).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True,
+                               text=True, check=True, cwd=HERE.parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def markdown(rows: list[dict], meta: dict) -> str:
-    out = [f"Machine: {meta['cpus']} CPUs, Python {meta['python']}; load average at start "
+    run = ""
+    if meta.get("command"):
+        run = f"Command `{meta['command']}` at commit {meta.get('commit', '?')}. "
+    out = [f"{run}Machine: {meta['cpus']} CPUs, Python {meta['python']}; load average at start "
            f"{meta['load_avg_start']}, at end {meta['load_avg_end']}.", "",
            "| size | score | order | tool | s (best) | all runs s | CPU s (best run) | "
            "process s (best run) | rows/s (file) | peak RSS GiB | load 1m | pophealth speed-up "
@@ -305,6 +320,9 @@ def main(argv=None) -> int:
                         "runs there, and write TAG.md with the tables of all of them")
     args = p.parse_args(argv)
     meta = {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "command": " ".join(["python -m benchmarks.bench_peer",
+                                 *(sys.argv[1:] if argv is None else argv)]),
+            "commit": _commit(),
             "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
     rows = bench(args.sizes, args.repeats, args.cache, args.scores, args.orders,
                  not args.no_breakdown)

@@ -135,29 +135,70 @@ class Codelist:
         code_idx, condition_idx : numpy.ndarray
             Pairs (position in ``codes``, position in :attr:`conditions`), sorted and unique.
         """
-        t = self.table[self.table["code_system"] == system]
-        cond_pos = {c: i for i, c in enumerate(self.conditions)}
-        s = pd.Series(codes, dtype=object)
-        pairs = []
-        exact = t[t["match"] == "exact"]
-        if len(exact):
-            left = pd.DataFrame({"code": s, "i": np.arange(len(s))})
-            m = left.merge(exact[["code", "condition"]], on="code", how="inner")
-            pairs.append(m[["i", "condition"]])
-        prefix = t[t["match"] == "prefix"]
-        lengths = prefix["code"].str.len()
-        for length in sorted(pd.unique(lengths)):
-            keys = prefix.loc[lengths == length, ["code", "condition"]]
-            left = pd.DataFrame({"code": s.str[:length], "i": np.arange(len(s))})
-            left = left[s.str.len().to_numpy() >= length]
-            m = left.merge(keys, on="code", how="inner")
-            pairs.append(m[["i", "condition"]])
-        if not pairs:
+        return self.matcher(system).match(codes)
+
+    def matcher(self, system: str) -> CodeMatcher:
+        """The list's rules for one code system, prepared for repeated :meth:`match` calls."""
+        t = self.table[(self.table["code_system"] == system).to_numpy()]
+        cond = pd.Index(self.conditions).get_indexer(t["condition"]).astype(np.int64)
+        return CodeMatcher(t["code"].to_numpy(dtype=object), cond,
+                           (t["match"] == "exact").to_numpy(), len(self.conditions))
+
+
+class CodeMatcher:
+    """Code-list rules of one code system, matched one hash lookup per code and rule kind.
+
+    Exact rules look a code up whole; prefix rules of length ``L`` look up its first
+    ``L`` characters. A rule code standing for several conditions expands through a
+    CSR table. Built once (:meth:`Codelist.matcher`), it matches any number of batches of
+    codes with no per-call set-up beyond the lookups.
+    """
+
+    def __init__(self, codes: np.ndarray, conditions: np.ndarray, exact: np.ndarray,
+                 n_conditions: int) -> None:
+        self.n_conditions = n_conditions
+        lengths = np.fromiter((len(c) for c in codes.tolist()), dtype=np.int64,
+                              count=len(codes))
+        self.groups = []  # (prefix length or None for exact, keys, CSR start, count, conds)
+        kinds = [(exact, None)] + [(~exact & (lengths == n), int(n))
+                                   for n in sorted(set(lengths[~exact].tolist()))]
+        for rows, length in kinds:
+            if not rows.any():
+                continue
+            keys, inv = np.unique(codes[rows], return_inverse=True)
+            order = np.argsort(inv, kind="stable")
+            count = np.bincount(inv, minlength=len(keys))
+            self.groups.append((length, pd.Index(keys, dtype=object),
+                                np.cumsum(count) - count, count, conditions[rows][order]))
+
+    def match(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (position in ``codes``, condition position), sorted and unique."""
+        values = np.asarray(codes, dtype=object).ravel().tolist()
+        if not values or not self.groups:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        allp = pd.concat(pairs, ignore_index=True)
-        ci = allp["condition"].map(cond_pos).to_numpy(dtype=np.int64)
-        key = np.unique(allp["i"].to_numpy(dtype=np.int64) * len(self.conditions) + ci)
-        return key // len(self.conditions), key % len(self.conditions)
+        lengths = np.fromiter((len(c) for c in values), dtype=np.int64, count=len(values))
+        found_i, found_c = [], []
+        for length, keys, start, count, conds in self.groups:
+            if length is None:
+                where = np.arange(len(values))
+                probe = values
+            else:
+                where = np.flatnonzero(lengths >= length)
+                probe = [values[i][:length] for i in where.tolist()]
+            if not len(where):
+                continue
+            hit = keys.get_indexer(pd.Index(probe, dtype=object))
+            ok = hit >= 0
+            i, h = where[ok], hit[ok]
+            reps = count[h]
+            offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
+            found_i.append(np.repeat(i, reps))
+            found_c.append(conds[np.repeat(start[h], reps) + offs])
+        if not found_i:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        n = self.n_conditions
+        key = np.unique(np.concatenate(found_i).astype(np.int64) * n + np.concatenate(found_c))
+        return key // n, key % n
 
 
 def _position_error(name: str, column: str, rule: str, bad: np.ndarray) -> CodelistError:

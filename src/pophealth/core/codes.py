@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CODE_PATTERNS", "SYSTEM_ALIASES", "KNOWN_SYSTEMS", "normalise_codes",
-           "is_valid_code", "normalise_system"]
+           "is_valid_code", "normalise_system", "canonical_system"]
 
 #: Validity patterns applied to *normalised* codes, by code system. Systems not listed
 #: accept any non-empty alphanumeric code.
@@ -109,11 +109,38 @@ def normalise_codes(codes, code_system: str = "icd10") -> np.ndarray:
     >>> normalise_codes(["E11.2", " e112 ", "I10X", "I10-", "i50.9"]).tolist()
     ['E112', 'E112', 'I10', 'I10', 'I509']
     """
-    s = pd.Series(np.asarray(codes, dtype=object)).fillna("").astype(str)
-    s = s.str.upper().str.replace(r"[^0-9A-Z]", "", regex=True)
-    if normalise_system([code_system]).iloc[0] == "icd10":
-        s = s.str.replace(r"^([A-Z][0-9]{2})X$", r"\1", regex=True)
+    values = np.asarray(codes, dtype=object).ravel().tolist()
+    icd10 = canonical_system(code_system) == "icd10"
+    if all(isinstance(x, str) for x in values):
+        # plain strings (the usual case): the same rules per distinct code, without the
+        # fixed cost of pandas' string methods (chunks bring a few new codes at a time)
+        out = [_NOT_CODE.sub("", x.upper()) for x in values]
+        if icd10:
+            out = [_ICD10_FILLER.sub(r"\1", x) for x in out]
+        return np.array(out, dtype=object)
+    s = pd.Series(np.asarray(values, dtype=object)).fillna("").astype(str)
+    s = s.str.upper().str.replace(_NOT_CODE, "", regex=True)
+    if icd10:
+        s = s.str.replace(_ICD10_FILLER, r"\1", regex=True)
     return s.to_numpy(dtype=object)
+
+
+_NOT_CODE = re.compile(r"[^0-9A-Z]")
+_ICD10_FILLER = re.compile(r"^([A-Z][0-9]{2})X$")
+_NOT_SYSTEM = re.compile(r"[^0-9a-z]")
+
+
+def canonical_system(name: str) -> str:
+    """One code-system name as :func:`normalise_system` gives it (without pandas).
+
+    Examples
+    --------
+    >>> from pophealth.core.codes import canonical_system
+    >>> canonical_system("SNOMED CT"), canonical_system("ICD-10")
+    ('snomed', 'icd10')
+    """
+    key = _NOT_SYSTEM.sub("", str(name).lower())
+    return SYSTEM_ALIASES.get(key, key)
 
 
 def is_valid_code(normalised, code_system: str = "icd10") -> np.ndarray:
@@ -125,7 +152,10 @@ def is_valid_code(normalised, code_system: str = "icd10") -> np.ndarray:
     >>> is_valid_code(["E112", "ZZZ9", "", "E1199999"]).tolist()
     [True, False, False, False]
     """
-    system = normalise_system([code_system]).iloc[0]
-    pattern = re.compile(CODE_PATTERNS.get(system, _DEFAULT_PATTERN))
-    s = pd.Series(np.asarray(normalised, dtype=object), dtype=object).fillna("")
+    pattern = re.compile(CODE_PATTERNS.get(canonical_system(code_system), _DEFAULT_PATTERN))
+    values = np.asarray(normalised, dtype=object).ravel().tolist()
+    if all(isinstance(x, str) for x in values):
+        return np.fromiter((pattern.fullmatch(x) is not None for x in values), dtype=bool,
+                           count=len(values))
+    s = pd.Series(np.asarray(values, dtype=object), dtype=object).fillna("")
     return s.str.fullmatch(pattern).to_numpy(dtype=bool)

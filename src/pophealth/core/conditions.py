@@ -5,10 +5,12 @@ an Arrow batch source read batch by batch) are taken in chunks of about ``_CHUNK
 rows, processed on ``_THREADS`` threads; for each chunk:
 
 1. factorize the code column (categorical/Arrow dictionaries are reused as is) and the
-   code-system column; a code book shared by all chunks normalises, validates and
-   matches each *distinct* raw code once per call; each row gets a small integer key;
-2. classify every key (other system / unrecognised / not in the list / matched) and
-   count rows per key with one ``bincount``;
+   code-system column; each row gets an integer key (system, code) and one
+   ``bincount`` counts the rows per key;
+2. classify the keys that have rows (other system / unrecognised / not in the list /
+   matched): a code book shared by all chunks normalises, validates and matches each
+   *distinct* raw code once per call, and only codes that occur in a system the list
+   covers (a Parquet dictionary also holds the codes of filtered-out rows);
 3. for matched rows only, map the patient to a register row position through a lookup
    built once per call (run-length compressed when events are grouped by patient; a
    dense table for compact integer ids; a hash index otherwise);
@@ -292,6 +294,7 @@ def flag_conditions(
     # condition-major storage: each condition's column is contiguous for the scorers
     flags_t = np.zeros((n_cond, n_pat), dtype=bool)
     book = _CodeBook(cl)
+    scratch = _Scratch()  # per thread, for this call only
 
     def run(chunk: EventChunk) -> _Counts:
         part = _Counts()
@@ -300,7 +303,7 @@ def flag_conditions(
             part.null_ids = chunk.null_ids
             return part
         _flag_chunk(chunk.codes, chunk.systems, chunk.pids, chunk.dates, book, lookup, window,
-                    flags_t, part, chunk.keep)
+                    flags_t, part, chunk.keep, scratch)
         return part
 
     # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the flag
@@ -353,6 +356,19 @@ _THREADS = 2  # chunks processed concurrently (the machines this targets have 2+
 _ON_NO_MATCH = ("raise", "warn", "ignore")
 
 
+class _Scratch(threading.local):
+    """Work arrays of one :func:`flag_conditions` call, one set per thread, reused chunk
+    after chunk: a fresh array of a million rows costs page faults (the kernel zeroes
+    every page first touched), a reused one none."""
+
+    def array(self, name: str, n: int, dtype) -> np.ndarray:
+        buf = getattr(self, name, None)
+        if buf is None or len(buf) < n or buf.dtype != dtype:
+            buf = np.empty(n, dtype=dtype)
+            setattr(self, name, buf)
+        return buf[:n]
+
+
 class _Counts:
     """Row counts accumulated over chunks."""
 
@@ -392,11 +408,23 @@ class _CodeBook:
 
     def __init__(self, cl: Codelist) -> None:
         self.cl = cl
+        self.code_systems = cl.code_systems
+        self._matchers: dict = {}
         self.index: dict[str, pd.Index] = {}
         self.klass: dict[str, np.ndarray] = {}
         self.norm: dict[str, np.ndarray] = {}
         self.pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._systems: dict = {}  # raw system name -> canonical name (None when missing)
         self._lock = threading.Lock()
+
+    def canonical_systems(self, raw: np.ndarray) -> list:
+        """Canonical names of the (unique) raw system names, each normalised once a call."""
+        with self._lock:
+            new = [x for x in raw.tolist() if x not in self._systems]
+            if new:
+                canon = normalise_system(np.asarray(new, dtype=object)).tolist()
+                self._systems.update(zip(new, canon, strict=True))
+            return [self._systems[x] for x in raw.tolist()]
 
     def lookup(self, system: str, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                                                             np.ndarray, tuple]:
@@ -422,7 +450,9 @@ class _CodeBook:
             norm = normalise_codes(fresh, system)
             valid = is_valid_code(norm, system)
             klass = np.where(valid, 2, 1).astype(np.int8)
-            ci, ki = self.cl.match(norm, system)
+            if system not in self._matchers:
+                self._matchers[system] = self.cl.matcher(system)
+            ci, ki = self._matchers[system].match(norm)
             ci, ki = ci[valid[ci]], ki[valid[ci]]  # an invalid code never counts
             klass[ci] = 3
             base = len(index)
@@ -438,61 +468,71 @@ class _CodeBook:
 
 def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: PatientLookup,
                 window, flags_t: np.ndarray, acc: _Counts,
-                present: np.ndarray | None = None) -> None:
+                present: np.ndarray | None = None, scratch: _Scratch | None = None) -> None:
     """Classify one chunk of events and set the flags it proves (see module docstring).
 
     ``pids`` and ``dates`` are numpy arrays or :class:`~pophealth.core.arrays.ArrowRows`;
     either is indexed by the matched rows only. Rows where ``present`` is False do not exist
-    (a scan's filter): they go to one extra key that is counted nowhere.
+    (a scan's filter): they go to keys past the table that are counted nowhere. The
+    per-row key arrays live in ``scratch`` (the calling thread's, reused chunk after chunk).
     """
-    n = len(pids)
     n_pat = flags_t.shape[1]
-    # 1-2. unique codes and systems; each row gets a key = (system, unique code)
+    # 1. unique codes and systems; each row gets a key = (system, unique code)
     code_idx, uniq_codes = factorize(codes)
-    if (isinstance(systems_col, pd.Series) and systems_col.dtype == object and n
+    if (isinstance(systems_col, pd.Series) and systems_col.dtype == object and len(code_idx)
             and is_constant_object(systems_col.to_numpy())):
         sys_idx, uniq_sys = None, np.array([systems_col.iloc[0]], dtype=object)
     else:
         sys_idx, uniq_sys = factorize(systems_col)
-    systems = book.cl.code_systems
-    norm_sys = normalise_system(uniq_sys).to_numpy(dtype=object)
-    sys_of = np.array([systems.index(x) if x in systems else -1 for x in norm_sys], np.int64)
+    systems = book.code_systems
+    norm_sys = book.canonical_systems(uniq_sys)
     n_u, n_su = len(uniq_codes), len(uniq_sys)
     width = n_u + 1  # column 0 stands for a missing code, code i is column i + 1
-    # per key: 0 other system, 1 unrecognised, 2 not in list, 3 matched; conditions (CSR)
     n_keys = (n_su + 1) * width  # block 0: missing system, system j is block j + 1
-    klass = np.zeros(n_keys, dtype=np.int8)
+    # key = (system + 1) * width + (code + 1), so a missing (-1) code or system lands on
+    # column or block 0; intp, so neither bincount nor the gathers below copy it to widen
+    # it. Absent rows are shifted one table up (keys n_keys..2 * n_keys - 1, class 0,
+    # counted nowhere): arithmetic, no branch per row.
+    n = len(code_idx)
+    key = scratch.array("key", n, np.intp) if scratch is not None else np.empty(n, np.intp)
+    n_tab = n_keys
+    if present is not None:
+        n_tab = 2 * n_keys
+        np.multiply(np.logical_not(present).view(np.uint8), n_keys, out=key, dtype=np.intp)
+        key += code_idx
+    else:
+        key[:] = code_idx
+    if sys_idx is not None:
+        tmp = scratch.array("tmp", n, np.intp) if scratch is not None else None
+        key += np.multiply(sys_idx, width, out=tmp, dtype=np.intp)
+    key += width + 1
+    key_counts = np.bincount(key, minlength=n_tab)[:n_keys]
+
+    # 2. classify the keys that have rows (a dictionary may hold codes of absent rows or
+    # of other systems: those are never looked at). Per key: 0 other system,
+    # 1 unrecognised, 2 not in list, 3 matched; conditions as (key, condition) pairs.
+    klass = np.zeros(n_tab, dtype=np.int8)  # keys from n_keys on: absent rows, class 0
     norms: dict[int, tuple[str, np.ndarray]] = {}  # block -> (system, normalised codes)
     pair_keys, pair_conds = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for su, system_pos in enumerate(sys_of):
-        if system_pos < 0:
+    for su, name in enumerate(norm_sys):
+        if name not in systems:
             continue
-        system = systems[system_pos]
-        gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(system, uniq_codes)
         base = (su + 1) * width
         klass[base] = 1  # a missing code is unrecognised
-        klass[base + 1:base + width] = book_klass[gid]
-        norms[su + 1] = (system, book_norm[gid])
-        # conditions of this chunk's codes: invert gid -> local position
+        norm = np.empty(n_u, dtype=object)
+        norms[su + 1] = (name, norm)
+        seen = np.flatnonzero(key_counts[base + 1:base + width])
+        if not len(seen):
+            continue
+        gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(name, uniq_codes[seen])
+        klass[base + 1 + seen] = book_klass[gid]
+        norm[seen] = book_norm[gid]
+        # conditions of this chunk's codes: invert gid -> local code position
         local = np.full(len(book_klass), -1, dtype=np.int64)
-        local[gid] = np.arange(n_u)
+        local[gid] = seen
         known = local[g_codes] >= 0
         pair_keys.append(local[g_codes[known]] + base + 1)
         pair_conds.append(g_conds[known])
-    # key = (system + 1) * width + (code + 1): missing (-1) lands on 0 with no extra pass
-    key_t = np.int32 if n_keys + 1 < 2**31 else np.int64
-    key = code_idx.astype(key_t, copy=True)
-    key += 1
-    if sys_idx is not None:
-        key += (sys_idx.astype(key_t, copy=False) + 1) * key_t(width)
-    else:
-        key += key_t(width)
-    if present is not None:
-        key[~present] = n_keys  # absent rows: one key past the table, dropped from every count
-        klass = np.append(klass, np.int8(0))
-        key_counts = np.bincount(key, minlength=n_keys + 1)[:n_keys]
-    else:
-        key_counts = np.bincount(key, minlength=n_keys)
     acc.classes += np.bincount(klass[:n_keys], weights=key_counts, minlength=4).astype(np.int64)
     for k in np.flatnonzero((klass[:n_keys] == 1) & (key_counts > 0)).tolist():
         system, norm = norms[k // width]
@@ -506,7 +546,10 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
     for name, counts in zip([MISSING_SYSTEM, *names], per_system, strict=True):
         if counts[0]:
             acc.add_system(name, counts)
-    sel = np.flatnonzero(klass[key] == 3)  # rows whose code is in the list
+    matched = klass == 3
+    if not matched.any():
+        return
+    sel = np.flatnonzero(matched[key])  # rows whose code is in the list
 
     # 3. patients and 4. date window, for matched rows only
     pos = lookup.positions(pids[sel])

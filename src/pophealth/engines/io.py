@@ -310,7 +310,27 @@ def _dictionary_mask(column: pa.Array, filter, name: str, memo: list | None = No
     idx = column.indices
     if idx.null_count:
         idx = idx.fill_null(len(values))
-    return passed[idx.to_numpy(zero_copy_only=False)]
+    idx = idx.to_numpy(zero_copy_only=False)
+    # few passing (or few failing) values: compare the indices with them, one branch-free
+    # pass each; otherwise gather the per-value result through the indices
+    hits = np.flatnonzero(passed)
+    if len(hits) <= _FEW_VALUES:
+        return _any_equal(idx, hits)
+    misses = np.flatnonzero(~passed)
+    if len(misses) <= _FEW_VALUES:
+        return ~_any_equal(idx, misses)
+    return passed[idx]
+
+
+_FEW_VALUES = 4
+
+
+def _any_equal(idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Rows of ``idx`` equal to one of ``values`` (a few)."""
+    out = np.zeros(len(idx), dtype=bool)
+    for v in values.tolist():
+        out |= idx == v
+    return out
 
 
 def buckets(dataset: ds.Dataset) -> list | None:
