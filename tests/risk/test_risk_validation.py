@@ -75,15 +75,16 @@ def test_default_single_model_meets_issue_14_bounds(validation):
     # issue 14: the fast default (one refitted model of 50 trees of at most 7 leaves,
     # out-of-fold calibrator) keeps the calibration slope in 0.9-1.1 and gives up at most
     # 0.005 held-out AUROC against the 100-tree, 31-leaf model it replaced and against
-    # the 3-model ensemble (ensemble=True) of its own trees. The issue's "AUROC within 0.02 of the oracle" is met by no
-    # configuration on this generator: the held-out AUROC levels off at ~0.791 against an
-    # oracle of ~0.813 whatever the trees and the training size (100k to 500k rows, see
-    # benchmarks/results/risk_speed.md): the generator's outcome depends on a latent
-    # term the features do not carry. The bound is relative to the oracle, so it follows
-    # a change of generator.
+    # the 3-model ensemble (ensemble=True) of its own trees. The issue's "AUROC within 0.02
+    # of the oracle" is measured with 200k training rows (benchmarks/results/risk_speed.md:
+    # 0.7786 vs 0.7969, gap 0.018); with the 40k training rows here the gap is 0.022
+    # (0.7807 vs 0.8026, measured), hence the looser bound. About 0.016 of the gap is out
+    # of any model's reach: the outcome depends on a latent frailty the inputs explain a
+    # third of (benchmarks/results/risk_ceiling.md). The bound is relative to the oracle,
+    # so it follows a change of generator.
     ev, risk, _ = validation
     got, oracle = ev["RiskModel"].loc[("all", "all")], ev["oracle"].loc[("all", "all")]
-    assert got["auroc"] >= oracle["auroc"] - 0.035
+    assert got["auroc"] >= oracle["auroc"] - 0.03
     assert 0.9 <= got["calibration_slope"] <= 1.1
     for old in ("RiskModel_31x100", "RiskModel_ensemble"):
         assert got["auroc"] >= ev[old].loc[("all", "all"), "auroc"] - 0.005, old
