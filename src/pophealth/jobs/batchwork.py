@@ -299,6 +299,8 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from pophealth.jobs.runstore import _test_pause
+
     if sys.platform.startswith("linux"):
         ctx, (r, w) = multiprocessing.get_context("fork"), os.pipe()
         init, initargs = _worker_init, (r, w)
@@ -308,11 +310,13 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
                                initializer=init, initargs=initargs)
     try:
         futures = [pool.submit(score_batch_task, task) for task in tasks]
-        for fut in futures:
+        for k, fut in enumerate(futures):
             try:
                 res = fut.result()
             except SchemaError as exc:
                 raise exc.with_traceback(None) from None  # the worker's one-line error
+            if k == 0:
+                _test_pause("batch_scored")
             yield res
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
