@@ -138,6 +138,14 @@ def _tree_rss_kib(pid: int) -> int:
     return _rss_kib(pid) + sum(_tree_rss_kib(k) for k in kids)
 
 
+def _exec_done(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"--child" in fh.read()
+    except OSError:
+        return False
+
+
 def _run_sampled(cmd, env) -> tuple[str, int]:
     """Run the job's child process; sample its tree's summed RSS every 20 ms from here
     (the workers' memory is not in the child's VmHWM). Returns (stdout, peak KiB)."""
@@ -147,7 +155,8 @@ def _run_sampled(cmd, env) -> tuple[str, int]:
         proc = subprocess.Popen(cmd, stdout=out, env=env)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, _tree_rss_kib(proc.pid))
+            if _exec_done(proc.pid):  # before exec the pid is a copy of this process
+                peak = max(peak, _tree_rss_kib(proc.pid))
             time.sleep(0.02)
         if proc.returncode:
             raise subprocess.CalledProcessError(proc.returncode, cmd)
@@ -195,7 +204,6 @@ def _run_job_child(work: str, profile: str | None = None, batch: int | None = No
         "rerun_same_run_id": first.run_id == second.run_id, "rerun_reused": second.reused,
         # VmHWM of this process (ru_maxrss would include a large parent's, kept over exec)
         "peak_rss_mib": round(_vmhwm_kib() / 1024),
-        "peak_rss_worker_mib": round(kids.ru_maxrss / 1024),
         "patients_included": first.manifest["counts"]["patients_included"],
         "caseload_rows": first.manifest["counts"]["caseload_rows"],
         "by_rule": first.manifest["counts"]["by_rule"],
