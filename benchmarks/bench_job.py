@@ -11,8 +11,12 @@ Steps (only step 3 is the job being timed):
    pseudonymise the selected patients, write per-PCN and per-practice lists, changes and
    the manifest; then rerun it (same inputs and config: same run id, content reused).
 
-The job runs in a fresh process so its peak RSS (``ru_maxrss``) is its own. The 1-minute load
-average before and after is reported because other benchmarks may share the machine.
+The job runs in a fresh process so its peak RSS (VmHWM) is its own; its batch workers
+(``POPHEALTH_JOB_WORKERS``, ``--workers``) are child processes, so ``job_cpu_s`` adds their
+CPU seconds (``RUSAGE_CHILDREN``) to the job process's, and ``peak_rss_tree_mib`` is the
+largest sum of the job's and its workers' RSS, sampled every 20 ms from this process. The
+1-minute load average before and after is reported because other benchmarks may share the
+machine.
 
 Usage::
 

@@ -146,11 +146,12 @@ def _in_batch(exc: SchemaError, batches: int, k: int, what: str) -> SchemaError:
     return out
 
 
-def _batch_read(path: Path, filter, batches: int, k: int, what: str) -> pd.DataFrame:
+def _batch_read(path: Path, filter, batches: int, k: int, what: str,
+                skip: tuple = ()) -> pd.DataFrame:
     from pophealth.engines.io import open_dataset, read_table
 
     # the partition column is not read (dropping it afterwards copied the whole frame)
-    columns = [c for c in open_dataset(path).schema.names if c != "bucket"]
+    columns = [c for c in open_dataset(path).schema.names if c not in ("bucket", *skip)]
     try:
         return read_table(path, columns=columns, filter=filter)
     except SchemaError as exc:
@@ -225,7 +226,10 @@ def score_batch_task(task: BatchTask) -> BatchResult:
 
     config, k, nb = task.config, task.k, task.nb
     idx = config.index_date
-    register = _batch_read(config.inputs["register"], task.reg_filter, nb, k, "register")
+    # NHS numbers (one Python string per patient) only when they are the pseudonyms'
+    # source: no step reads them otherwise (the patient table does not carry them)
+    register = _batch_read(config.inputs["register"], task.reg_filter, nb, k, "register",
+                           () if config.id_column == "nhs_number" else ("nhs_number",))
     events = _batch_read(config.inputs["events"], task.rows_filter, nb, k, "events")
     activity = _batch_read(config.inputs["activity"], task.rows_filter, nb, k, "activity")
     try:
