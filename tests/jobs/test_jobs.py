@@ -363,7 +363,7 @@ def test_disk_full_is_exit_74_names_the_path_and_publishes_nothing(population, t
     out = tmp_path / "out"
     first = _run(population, out)
 
-    def full(data, target):
+    def full(data, target, **kw):
         raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
     monkeypatch.setattr(jobs, "_write_bytes", full)
