@@ -11,8 +11,12 @@ Steps (only step 3 is the job being timed):
    pseudonymise the selected patients, write per-PCN and per-practice lists, changes and
    the manifest; then rerun it (same inputs and config: same run id, content reused).
 
-The job runs in a fresh process so its peak RSS (``ru_maxrss``) is its own. The 1-minute load
-average before and after is reported because other benchmarks may share the machine.
+The job runs in a fresh process so its peak RSS (VmHWM) is its own; its batch workers
+(``POPHEALTH_JOB_WORKERS``, ``--workers``) are child processes, so ``job_cpu_s`` adds their
+CPU seconds (``RUSAGE_CHILDREN``) to the job process's, and ``peak_rss_tree_mib`` is the
+largest sum of the job's and its workers' RSS, sampled every 20 ms from this process. The
+1-minute load average before and after is reported because other benchmarks may share the
+machine.
 
 Usage::
 
@@ -116,15 +120,66 @@ def _vmhwm_kib() -> int:
         return int(next(line for line in fh if line.startswith("VmHWM")).split()[1])
 
 
+def _rss_kib(pid) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return int(next(line for line in fh if line.startswith("VmRSS")).split()[1])
+    except (OSError, StopIteration):
+        return 0  # the process ended between listing and reading
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """VmRSS of process ``pid`` plus its descendants' (the job's batch workers)."""
+    import glob
+
+    kids = []
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            with open(path) as fh:
+                kids += [int(k) for k in fh.read().split()]
+        except OSError:
+            pass
+    return _rss_kib(pid) + sum(_tree_rss_kib(k) for k in kids)
+
+
+def _exec_done(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"--child" in fh.read()
+    except OSError:
+        return False
+
+
+def _run_sampled(cmd, env) -> tuple[str, int]:
+    """Run the job's child process; sample its tree's summed RSS every 20 ms from here
+    (the workers' memory is not in the child's VmHWM). Returns (stdout, peak KiB)."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, env=env)
+        peak = 0
+        while proc.poll() is None:
+            if _exec_done(proc.pid):  # before exec the pid is a copy of this process
+                peak = max(peak, _tree_rss_kib(proc.pid))
+            time.sleep(0.02)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+        out.seek(0)
+        return out.read(), peak
+
+
 def _run_job_child(work: str, profile: str | None = None, batch: int | None = None) -> None:
     """Child process: run the job twice, print one JSON line (``profile``: cProfile the
     first run and write its top functions by cumulative time there)."""
     from pophealth.jobs import JobConfig, run_job
+    from pophealth.jobs.batchwork import job_workers
 
     if batch:
         from pophealth.jobs import inputs
 
         inputs.BATCH_PATIENTS = batch  # patients per streamed batch (default: the job's)
+    import resource
+
     cfg = JobConfig.from_toml(Path(work) / "job.toml")
     t0, c0 = time.perf_counter(), time.process_time()
     if profile:
@@ -140,12 +195,16 @@ def _run_job_child(work: str, profile: str | None = None, batch: int | None = No
     else:
         first = run_job(cfg)
     t1, c1 = time.perf_counter(), time.process_time()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the batch workers, reaped
     second = run_job(cfg)
     t2 = time.perf_counter()
     print(json.dumps({
         "job_s": round(t1 - t0, 2), "rerun_s": round(t2 - t1, 2),
         # CPU seconds of the job (all its threads): less inflated by a loaded machine
-        "job_cpu_s": round(c1 - c0, 2),
+        "job_cpu_s": round(c1 - c0 + kids.ru_utime + kids.ru_stime, 2),
+        "job_cpu_s_main": round(c1 - c0, 2),
+        "job_cpu_s_workers": round(kids.ru_utime + kids.ru_stime, 2),
+        "workers": job_workers(),
         "rerun_same_run_id": first.run_id == second.run_id, "rerun_reused": second.reused,
         # VmHWM of this process (ru_maxrss would include a large parent's, kept over exec)
         "peak_rss_mib": round(_vmhwm_kib() / 1024),
@@ -166,6 +225,9 @@ def main() -> None:
     p.add_argument("--batch-patients", type=int, default=None,
                    help="patients per streamed batch of the job (default: "
                         "pophealth.jobs.inputs.BATCH_PATIENTS)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="batch worker processes of the job (POPHEALTH_JOB_WORKERS; "
+                        "default: pophealth.jobs.batchwork.default_workers())")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -181,20 +243,24 @@ def main() -> None:
     shutil.rmtree(args.work / "caseloads", ignore_errors=True)
     env = dict(os.environ)
     env[KEY_ENV] = "5a" * 32  # benchmark-only key; synthetic data
+    if args.workers:
+        env["POPHEALTH_JOB_WORKERS"] = str(args.workers)
     load_before = os.getloadavg()[0]
     child = [sys.executable, __file__, "--child", "--work", str(args.work)]
     if args.profile:
         child += ["--profile", str(args.profile)]
     if args.batch_patients:
         child += ["--batch-patients", str(args.batch_patients)]
-    proc = subprocess.run(child, capture_output=True, text=True, env=env, check=True)
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    stdout, tree_peak = _run_sampled(child, env)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    # the job's process and its workers together, sampled every 20 ms (first run and rerun)
+    result["peak_rss_tree_mib"] = round(tree_peak / 1024)
     result.update({
         "n_patients": args.patients, "synth_s": round(synth_s, 2), "model_fit_s": round(model_s, 2),
         "meta": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
                  "load_avg_1m_before": round(load_before, 2),
                  "load_avg_1m_after": round(os.getloadavg()[0], 2)},
-        "command": f"benchmarks/bench_job.py --patients {args.patients} --work {args.work}",
+        "command": " ".join(["benchmarks/bench_job.py", *sys.argv[1:]]),
     })
     result["profiled"] = bool(args.profile)
     from pophealth.jobs.inputs import BATCH_PATIENTS
@@ -203,7 +269,8 @@ def main() -> None:
     result["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                       text=True, cwd=Path(__file__).parent).stdout.strip()
     suffix = ("-profile" if args.profile else "") + (
-        f"-batch{args.batch_patients}" if args.batch_patients else "")
+        f"-batch{args.batch_patients}" if args.batch_patients else "") + (
+        f"-workers{args.workers}" if args.workers else "")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"bench_job-{args.patients}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

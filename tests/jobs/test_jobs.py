@@ -328,14 +328,14 @@ def test_killed_mid_write_leaves_previous_run_current_and_intact(population, tmp
     real = jobs._write_bytes  # every list file is written through it
     calls = []
 
-    def dying_writer(data, target):
+    def dying_writer(data, target, **kw):
         calls.append(target)
         if len(calls) == 2:
             # half a file, then the process "dies"
             target.parent.mkdir(parents=True, exist_ok=True)
             (target.parent / f".{target.name}.partial.tmp").write_text("pseudo_id\nab")
             raise KeyboardInterrupt("killed")
-        return real(data, target)
+        return real(data, target, **kw)
 
     monkeypatch.setattr(jobs, "_write_bytes", dying_writer)
     with pytest.raises(KeyboardInterrupt):
@@ -363,7 +363,7 @@ def test_disk_full_is_exit_74_names_the_path_and_publishes_nothing(population, t
     out = tmp_path / "out"
     first = _run(population, out)
 
-    def full(data, target):
+    def full(data, target, **kw):
         raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
     monkeypatch.setattr(jobs, "_write_bytes", full)

@@ -413,10 +413,10 @@ def test_disk_full_exit_74_shows_no_value(published, tmp_path, capsys, caplog, r
     cfg, _, sent = published
     real = jobrun._write_bytes  # every list file is written through it
 
-    def full(data, target):
+    def full(data, target, **kw):
         if len(list(target.parent.parent.rglob("*.csv"))) > 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(target))
-        return real(data, target)
+        return real(data, target, **kw)
 
     monkeypatch.setattr(jobrun, "_write_bytes", full)
     cfg = {**cfg, "rules": cfg["rules"][:1]}  # a new run id

@@ -353,9 +353,10 @@ def iter_batches(path, *, columns: Sequence[str] | None = None, batch_size: int 
 
 
 @contextlib.contextmanager
-def atomic_file(target) -> Iterator:
+def atomic_file(target, *, sync: bool = True) -> Iterator:
     """Open a temporary sibling of ``target`` for binary writing; on success fsync it
-    and rename it over ``target``, on any error remove it.
+    (unless ``sync=False``: a caller that fsyncs many files at once, later) and rename it
+    over ``target``, on any error remove it.
 
     A reader never sees a half-written file; a killed writer leaves at most a
     ``.<name>.*.tmp`` sibling (same directory, so the rename is atomic).
@@ -367,7 +368,8 @@ def atomic_file(target) -> Iterator:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

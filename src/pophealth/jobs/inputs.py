@@ -17,6 +17,14 @@ import numpy as np
 import pandas as pd
 
 from pophealth.contracts.exceptions import ConfigError, DataQualityWarning, SchemaError
+from pophealth.jobs.batchwork import (
+    _LAST,
+    BatchTask,
+    _final_order,
+    _warnings_to_notes,
+    job_workers,
+    run_batches,
+)
 from pophealth.jobs.config import JobConfig
 
 __all__ = ["DataQualityError"]
@@ -41,26 +49,6 @@ def _read(path: Path) -> pd.DataFrame:
     from pophealth.engines.io import read_table
 
     return read_table(path).drop(columns=["bucket"], errors="ignore")
-
-
-_DATE_COLUMNS = ("date_of_birth", "date_of_death", "registered_from", "registered_to", "date")
-
-
-def _dates(s: pd.Series) -> np.ndarray:
-    from pophealth.contracts.schema import as_datetime64
-
-    return as_datetime64(s, unit="us")  # tz-aware -> local wall clock; 9999-12-31 kept
-
-
-def _naive_dates(frame: pd.DataFrame) -> pd.DataFrame:
-    """The job's one date convention: every date column as naive ``datetime64[us]`` on
-    local wall-clock time (tz-aware -> zone dropped, clock reading kept; Arrow ``date32`` /
-    ``datetime.date`` -> midnight), so every later step compares like with like."""
-    from pophealth.contracts.schema import is_datetimelike
-
-    cols = {c: _dates(frame[c]) for c in _DATE_COLUMNS
-            if c in frame.columns and len(frame) and is_datetimelike(frame[c])}
-    return frame.assign(**cols) if cols else frame
 
 
 def _fail(message: str, counts: dict, column: str = "", rule: str = "", count: int = 0):
@@ -121,24 +109,6 @@ def _no_stage(stage: str) -> None:
 
 #: Patients per batch of the job (the sorted register is scored this many at a time).
 BATCH_PATIENTS = 250_000
-
-
-def _batch_read(path: Path, filter, batches: int, k: int, what: str) -> pd.DataFrame:
-    from pophealth.engines.io import read_table
-
-    try:
-        return read_table(path, filter=filter).drop(columns=["bucket"], errors="ignore")
-    except SchemaError as exc:
-        raise _in_batch(exc, batches, k, what) from None
-
-
-def _in_batch(exc: SchemaError, batches: int, k: int, what: str) -> SchemaError:
-    """A batch's error, saying that its positions are within the batch (when batched)."""
-    if batches == 1:
-        return exc
-    out = type(exc)(f"{exc} (positions are within the {what} rows of patient batch {k} of "
-                    f"{batches})", getattr(exc, "problems", []))
-    return out
 
 
 def _register_ids(config: JobConfig, counts: dict):
@@ -220,53 +190,18 @@ def _build_patients(config: JobConfig, stage=_no_stage, batch_patients: int | No
                           batch_patients or BATCH_PATIENTS)
 
 
-def _exclusions(config: JobConfig, register: pd.DataFrame, bad_ids, excluded: dict):
-    """The batch's keep mask; adds its date-rule exclusion counts to ``excluded``."""
-    from pophealth.contracts.schema import naive_timestamp
-
-    keep = np.ones(len(register), dtype=bool)
-    if bad_ids is not None:
-        keep &= ~np.isin(register["patient_id"].to_numpy(), bad_ids)
-    t = np.datetime64(naive_timestamp(config.index_date), "us")  # wall clock, like the columns
-    for col, reason, test in (
-            ("date_of_death", "died_on_or_before_index_date", lambda d: d <= t),
-            ("registered_from", "registered_after_index_date", lambda d: d > t),
-            ("registered_to", "deregistered_before_index_date", lambda d: d < t)):
-        if col in register.columns:
-            d = _dates(register[col])
-            hit = ~np.isnat(d) & test(d)
-            excluded[reason] = excluded.get(reason, 0) + int((hit & keep).sum())
-            keep &= ~hit
-    return keep
-
-
-def _output_columns(config: JobConfig, columns) -> list:
-    """The patient-table columns the caseload rules, reasons, lists and report read."""
-    from pophealth.cohorts.caseload import DEFAULT_FACTORS
-
-    if config.report is not None:
-        return list(columns)
-    wanted = {"pcn", "practice", "_pseudo_source", "risk", "tier", "segment",
-              config.rank_by, *config.include_columns,
-              *(f[0] for f in DEFAULT_FACTORS)}
-    for rule in config.rules:
-        wanted |= set(rule.columns())
-    return [c for c in columns if c in wanted]
-
-
 def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, stage, size):
     """Stream the register's patient batches through the one batch function (see
     :func:`_build_patients`)."""
     import shutil
     import tempfile
 
-    from pophealth.contracts.schema import validate_activity, validate_events, validate_register
     from pophealth.core.batch import check_code_systems, merge_reports
     from pophealth.engines.batch_notes import merge_notes
-    from pophealth.engines.pipeline import check_unrecognised, global_tiers, score_batch_parts
+    from pophealth.engines.pipeline import check_unrecognised, global_tiers
     from pophealth.engines.streaming import id_batches
 
-    q, idx = config.quality, config.index_date
+    q = config.quality
     bounds = list(id_batches(ids, size)) if len(ids) else [("batch=00000", None, None)]
     nb = len(bounds)
     has_risk = config.risk_model is not None or config.risk_fit is not None
@@ -280,59 +215,33 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
         (config.output_dir / "runs").mkdir(parents=True, exist_ok=True)
         spill = Path(tempfile.mkdtemp(dir=config.output_dir / "runs", prefix=".tmp-batches-"))
     try:
+        tasks = [BatchTask(config=config, k=k, nb=nb, reg_filter=reg_f, rows_filter=rows_f,
+                           bad_ids=bad_ids, lists=lists, model=model, fitting=fitting,
+                           train=(_batch_train(train, k * size, min((k + 1) * size, len(ids)))
+                                  if fitting else None), spill=spill)
+                 for k, (_, reg_f, rows_f) in enumerate(bounds)]
         tables, feats, train_parts, per_batch, reports = [], [], [], [], []
-        risks, keeps, unknown, n_act, n_features, start = [], [], 0, 0, 0, 0
+        risks, keeps, unknown, n_act, n_features = [], [], 0, 0, 0
         stage("score")
-        for k, (_, reg_f, rows_f) in enumerate(bounds):
-            register = _batch_read(config.inputs["register"], reg_f, nb, k, "register")
-            events = _batch_read(config.inputs["events"], rows_f, nb, k, "events")
-            activity = _batch_read(config.inputs["activity"], rows_f, nb, k, "activity")
-            try:
-                validate_register(register, index_date=idx)
-                validate_events(events)
-                validate_activity(activity)
-            except SchemaError as exc:
-                raise _in_batch(exc, nb, k, "input") from None
-            register, events, activity = (_naive_dates(register), _naive_dates(events),
-                                           _naive_dates(activity))
-            register = register.sort_values("patient_id", kind="stable").reset_index(drop=True)
-            keep = _exclusions(config, register, bad_ids, excluded)
-            pos = pd.Index(register["patient_id"]).get_indexer(activity["patient_id"].to_numpy())
-            unknown += int((pos < 0).sum())
-            n_act += len(activity)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", DataQualityWarning)
-                try:
-                    table, X, rep = score_batch_parts(
-                        register, events, activity, index_date=idx, codelists=lists,
-                        model=model, features=fitting, segments=config.segments,
-                        segment_rules=config.segment_rules, max_unrecognised=1.0,
-                        on_no_match="ignore", warn_other_system=None)
-                except SchemaError as exc:
-                    raise _in_batch(exc, nb, k, "register") from None
-            per_batch.append(_warnings_to_notes(caught))
-            reports.append(rep)
-            n_features = X.shape[1] if X is not None else n_features
-            table["_pseudo_source"] = register[config.id_column].to_numpy()
-            keeps.append(keep)
+        for res in run_batches(tasks, job_workers() if nb > 1 else 1):
+            for reason, c in res.excluded.items():
+                excluded[reason] = excluded.get(reason, 0) + c
+            unknown += res.unknown
+            n_act += res.n_act
+            per_batch.append(res.notes)
+            reports.append(res.report)
+            n_features = res.n_features if res.n_features is not None else n_features
+            keeps.append(res.keep)
             if fitting:
-                sel = train[(train >= start) & (train < start + len(register))] - start
-                train_parts.append(X.iloc[sel])
-            if "risk" in table.columns:
-                risks.append(table["risk"].to_numpy())
+                train_parts.append(res.train_X)
+            if res.risk is not None:
+                risks.append(res.risk)
             if spill is None:
-                tables.append(table)
-                feats.append(X)
+                tables.append(res.table)
+                feats.append(res.X)
             else:
-                # only the included patients' output columns go to disk (and come back)
-                cols = _final_order(_output_columns(config, table.columns))
-                _compact(table.loc[keep, cols]).to_parquet(
-                    spill / f"part-{k:05d}.parquet")
-                if fitting:
-                    X.to_parquet(spill / f"X-{k:05d}.parquet")
-                tables.append(list(table.columns))
-            start += len(register)
-            del register, events, activity, table, X
+                tables.append(res.columns)
+            del res
         counts["excluded"] = excluded
         counts["activity_rows_unknown_patient"] = unknown
         if n_act and unknown / n_act > q["max_unknown_patient_activity_fraction"]:
@@ -397,12 +306,9 @@ def _score_batches(config: JobConfig, ids, bad_ids, excluded, counts, lists, sta
     return patients, counts, notes
 
 
-_LAST = ("risk", "tier", "segment", "segment_rule")
-
-
-def _final_order(columns) -> list:
-    """The patient table's column order: the others as they come, then :data:`_LAST`."""
-    return [c for c in columns if c not in _LAST] + [c for c in _LAST if c in columns]
+def _batch_train(train: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The training positions (sorted-register order) in ``[lo, hi)``, within that batch."""
+    return train[(train >= lo) & (train < hi)] - lo
 
 
 def _put(frame: pd.DataFrame, name: str, values) -> None:
@@ -417,14 +323,6 @@ def _put(frame: pd.DataFrame, name: str, values) -> None:
     frame.insert(pos, name, values)
 
 
-def _compact(frame: pd.DataFrame) -> pd.DataFrame:
-    """PCN and practice codes as categoricals: a few hundred codes, not one Python string
-    per patient (at 10M patients that is over a gigabyte)."""
-    cols = {c: frame[c].astype("category") for c in ("pcn", "practice")
-            if c in frame.columns and frame[c].dtype == object}
-    return frame.assign(**cols) if cols else frame
-
-
 def _concat(frames: list) -> pd.DataFrame:
     """Concatenate batch tables; categoricals with different categories are unioned (a
     plain concat would turn them into Python objects)."""
@@ -437,7 +335,3 @@ def _concat(frames: list) -> pd.DataFrame:
             out[col] = pd.Categorical(union_categoricals([f[col] for f in frames],
                                                          ignore_order=True))
     return out
-
-
-def _warnings_to_notes(caught) -> list:
-    return sorted({str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)})

@@ -69,6 +69,7 @@ from pophealth.jobs.runstore import (
     _point_current,
     _previous,
     _read_manifest,
+    _sync_files,
     _test_pause,
     _versions,
     _write_bytes,
@@ -369,6 +370,7 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
     files: dict = {}
     hashes: dict = {}
     index_rows: dict = {}
+    unsynced: list = []
     ext = config.format
 
     def write(kind: str, stems: dict, frame: pd.DataFrame, keys: np.ndarray) -> int:
@@ -381,8 +383,9 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
         data = csv_blocks(frame, bounds) if ext == "csv" else None
         for i, (code, stem) in enumerate(stems.items()):
             rel = f"{kind}/{stem}.{ext}"
-            if data is not None:
-                hashes[rel] = _write_bytes(data[i], tmp / rel)
+            if data is not None:  # fsynced together before the manifest (_sync_files)
+                hashes[rel] = _write_bytes(data[i], tmp / rel, sync=False)
+                unsynced.append(tmp / rel)
             else:
                 hashes[rel] = _write_table(frame.iloc[bounds[i]:bounds[i + 1]], tmp / rel, ext)
             rows = int(bounds[i + 1] - bounds[i])
@@ -448,6 +451,7 @@ def _publish(config: JobConfig, patients: pd.DataFrame, key: bytes, fingerprint:
             "note": "pseudonymised, not anonymised: pseudo ids can be re-linked by the key "
                     "holder, so these files remain personal data",
         }
+        _sync_files(unsynced)  # the lists are on disk before the manifest says they exist
         _write_json(manifest, tmp / "manifest.json")  # written last
         stage("publish")
         final = runs / run_id

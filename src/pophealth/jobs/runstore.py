@@ -117,14 +117,40 @@ def _write_table(frame: pd.DataFrame, target: Path, fmt: str) -> str:
     return _write_bytes(buf.getvalue(), target)
 
 
-def _write_bytes(data: bytes, target: Path) -> str:
+def _write_bytes(data: bytes, target: Path, *, sync: bool = True) -> str:
     """Write ``data`` to ``target`` atomically; returns its SHA-256 (hex), so a run's
-    manifest needs no second read of the file."""
-    with atomic_file(target) as fh:
+    manifest needs no second read of the file. ``sync=False``: not fsynced here - the
+    caller passes the file to :func:`_sync_files` before the run is installed."""
+    with atomic_file(target, sync=sync) as fh:
         fh.write(data)
         fh.flush()
         _test_pause(_write_step(target))
     return hashlib.sha256(data).hexdigest()
+
+
+def _sync_files(paths) -> None:
+    """fsync ``paths`` and their directories, on a few threads.
+
+    A run's lists are written into its private temporary directory and become visible
+    only when that directory is renamed into place (:func:`_install_run`), so they need
+    to be on disk by then, not one by one: fsync waits for the disk and releases the
+    GIL, so 176 files (1M patients) took 0.65 s one after another and 0.07 s on 8
+    threads on this machine's disk.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [Path(p) for p in paths]
+    targets = paths + sorted({p.parent for p in paths} | {p.parent.parent for p in paths})
+
+    def sync(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(sync, targets))  # list(): re-raise the first OSError
 
 
 def _write_step(target: Path) -> str:
