@@ -140,7 +140,7 @@ def _sync_files(paths) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     paths = [Path(p) for p in paths]
-    targets = paths + sorted({p.parent for p in paths} | {p.parent.parent for p in paths})
+    dirs = sorted({p.parent for p in paths} | {p.parent.parent for p in paths})
 
     def sync(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
@@ -150,7 +150,8 @@ def _sync_files(paths) -> None:
             os.close(fd)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(sync, targets))  # list(): re-raise the first OSError
+        list(pool.map(sync, paths))  # list(): re-raise the first OSError
+        list(pool.map(_fsync_dir, dirs))  # directories as every other rename here
 
 
 def _write_step(target: Path) -> str:
