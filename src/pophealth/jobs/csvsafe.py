@@ -17,14 +17,16 @@ spreadsheets).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["FORMULA_TRIGGERS", "neutralise_formulas", "restore_formulas"]
 
 #: First characters that make a spreadsheet treat a cell as a formula or control text.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 _ESCAPED_FIRST = "".join(FORMULA_TRIGGERS) + "'"
-_PATTERN = "^[" + "".join(f"\\x{ord(c):02x}" for c in _ESCAPED_FIRST) + "]"
 
 
 def _text_columns(frame: pd.DataFrame) -> list:
@@ -34,13 +36,23 @@ def _text_columns(frame: pd.DataFrame) -> list:
             or pd.api.types.is_string_dtype(frame[c].dtype)]
 
 
-def _starts(s: pd.Series, pattern: str) -> pd.Series | None:
-    """Boolean mask of string cells matching ``pattern``; ``None`` if no cell is text."""
-    try:
-        hit = s.str.contains(pattern, regex=True)
-    except AttributeError:  # an object column holding no strings at all
-        return None
-    return hit.eq(True)  # NaN (non-string cells) -> False, without object downcasting
+def _starts(s: pd.Series, first: str) -> np.ndarray:
+    """Boolean mask of the string cells whose first character is one of ``first``.
+
+    All-text columns (missing cells allowed) are checked in Arrow, without a Python object
+    per cell; a column mixing strings with other objects (numbers) is checked cell by
+    cell, and only its strings can match. (Not via ``pd.factorize``: it merges ``""``
+    and ``"\\0"``.)
+    """
+    values = s.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        # mixed cells (numbers, bytes ...): only the strings can match
+        return np.array([isinstance(v, str) and v[:1] != "" and v[0] in first
+                         for v in values], dtype=bool)
+    text = pa.array(values, type=pa.string(), from_pandas=True)
+    lead = pc.utf8_slice_codeunits(text, 0, 1)
+    return pc.fill_null(pc.is_in(lead, value_set=pa.array(list(first))), False).to_numpy(
+        zero_copy_only=False)
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,7 +79,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     2  ''quoted  2
     3      U123  3
     """
-    return _edit_text_cells(frame, _PATTERN, lambda s: "'" + s)
+    return _edit_text_cells(frame, _ESCAPED_FIRST, lambda s: "'" + s)
 
 
 def restore_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,22 +93,22 @@ def restore_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     >>> restore_formulas(neutralise_formulas(t))["pcn"].tolist()
     ['=1+1', "'quoted", 'U123']
     """
-    return _edit_text_cells(frame, "^'", lambda s: s.str.slice(1))
+    return _edit_text_cells(frame, "'", lambda s: s.str.slice(1))
 
 
-def _edit_text_cells(frame: pd.DataFrame, pattern: str, edit) -> pd.DataFrame:
-    """Apply ``edit`` (Series of str -> Series of str) to the text cells matching ``pattern``;
-    a copy is made only when a cell changes, and numeric columns are never touched."""
+def _edit_text_cells(frame: pd.DataFrame, first: str, edit) -> pd.DataFrame:
+    """Apply ``edit`` (Series of str -> Series of str) to the text cells starting with one
+    of the characters ``first``; a copy is made only when a cell changes, and numeric
+    columns are never touched."""
     out = frame
     for col in _text_columns(frame):
         s = frame[col].astype(object)
-        hit = _starts(s, pattern)
-        if hit is None or not hit.any():
+        mask = _starts(s, first)
+        if not mask.any():
             continue
         if out is frame:
             out = frame.copy()
         values = s.to_numpy(copy=True)
-        mask = hit.to_numpy()
         values[mask] = edit(s[mask].astype(str)).to_numpy()
         out[col] = values
     return out

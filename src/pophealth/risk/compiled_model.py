@@ -6,7 +6,9 @@
 enough for a lookup table), returns a :class:`CompiledScorer`: the trees as lookup tables
 (:func:`~pophealth.risk.tree_scoring.compile_tree`), each model's baseline and its
 calibrator's numbers. :meth:`CompiledScorer.predict_proba` then does scikit-learn's
-arithmetic with numpy alone, giving the same probabilities bit for bit:
+arithmetic with numpy alone, giving the same probabilities - bit for bit, except that
+numpy's ``exp`` in the sigmoid may differ from libm's (which scipy uses) in the last bit
+or two on CPUs where numpy uses its own AVX-512 kernel (measured: <= 2 ulp, ~2 % of values):
 
 * the raw score: :func:`~pophealth.risk.tree_scoring.raw_predict_lookup`;
 * sigmoid calibration (``_SigmoidCalibration.predict``): ``expit(-(a * raw + b))`` with
@@ -121,7 +123,8 @@ class _Isotonic:
 
 class CompiledScorer:
     """Calibrated lookup-table trees: ``predict_proba`` of a calibrated gradient-boosting
-    :class:`~pophealth.risk.models.RiskModel`, equal to it bit for bit, in numpy alone.
+    :class:`~pophealth.risk.models.RiskModel`, equal to it (bit for bit but for the
+    sigmoid's ``exp``: module docstring), in numpy alone.
 
     Parameters
     ----------

@@ -93,9 +93,9 @@ class RiskModel(Estimator):
         scoring cost for no accuracy gain: see ``benchmarks/results/risk_speed.md``).
     learning_rate, max_iter, max_leaf_nodes : float, int, int, default 0.2, 50, 7
         Passed to the gradient-boosting model. Since issue 14: 50 trees of at most 7
-        leaves (was 100 of 31 at rate 0.1): the same held-out AUROC (0.7904 vs 0.7900
-        with 200k training rows, 0.7910 vs 0.7911 with 500k, synthetic population) at a
-        fraction of the scoring cost, since each tree is scored by table lookups
+        leaves (was 100 of 31 at rate 0.1): the same held-out AUROC to 0.001 on the
+        synthetic population of the time (200k and 500k training rows) at a fraction of
+        the scoring cost, since each tree is scored by table lookups
         (:func:`~pophealth.risk.tree_scoring.compile_tree`); see
         ``benchmarks/results/risk_speed.md``.
     l2_regularization : float, default 0.0

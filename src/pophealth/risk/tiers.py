@@ -29,9 +29,19 @@ def n_higher(risk: np.ndarray) -> np.ndarray:
     """
     r = np.asarray(risk, dtype=float)
     ok = ~np.isnan(r)
-    srt = np.sort(r[ok])
+    vals = r[ok]
+    # in ascending order, a value's strictly-greater count is n - 1 - (the position of the
+    # last value equal to it): one sort and sequential passes, no random-access search
+    order = np.argsort(vals)
+    srt = vals[order]
+    n = len(srt)
+    last_of_run = np.flatnonzero(np.r_[srt[1:] != srt[:-1], True])  # ends of equal runs
+    run = np.zeros(n, dtype=np.int64)
+    run[last_of_run[:-1] + 1] = 1
+    higher = np.empty(n)
+    higher[order] = n - 1 - last_of_run[np.cumsum(run)]
     out = np.full(r.shape, np.nan)
-    out[ok] = len(srt) - np.searchsorted(srt, r[ok], side="right")
+    out[ok] = higher
     return out
 
 
