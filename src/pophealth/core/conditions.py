@@ -298,17 +298,19 @@ def flag_conditions(
 
     def run(chunk: EventChunk) -> _Counts:
         part = _Counts()
-        part.rows = chunk.n
+        part.rows = chunk.n or 0  # None: counted by _flag_chunk (system_keep)
         if chunk.null_ids is not None:
             part.null_ids = chunk.null_ids
             return part
         _flag_chunk(chunk.codes, chunk.systems, chunk.pids, chunk.dates, book, lookup, window,
-                    flags_t, part, chunk.keep, scratch)
+                    flags_t, part, chunk.keep, scratch, chunk.system_keep)
         return part
 
     # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the flag
-    # matrix only ever receives True, so concurrent writes cannot disagree
-    acc = _Counts.merge(_map_bounded(run, cols.chunks(_CHUNK_ROWS), _THREADS))
+    # matrix only ever receives True, so concurrent writes cannot disagree. A Parquet
+    # scan leaves dates out of row groups whose statistics prove them inside the window.
+    chunks = cols.chunks(_CHUNK_ROWS, date_window=(window[1], window[0]) if has_date else None)
+    acc = _Counts.merge(_map_bounded(run, chunks, _THREADS))
     if len(acc.null_ids):
         raise SchemaError(
             f"events: column 'patient_id' breaks rule 'not_null' in {len(acc.null_ids)} "
@@ -377,17 +379,19 @@ class _Counts:
         self.unrecognised: set = set()
         self.systems: dict[str, np.ndarray] = {}  # canonical system -> [rows, matched rows]
         self.unknown = self.after = self.before = self.missing = self.used = self.rows = 0
-        self.null_ids = np.zeros(0, dtype=np.int64)
+        self.null_ids = np.zeros(0, dtype=np.int64)  # positions in the chunk's rows
 
     @classmethod
     def merge(cls, parts: list[_Counts]) -> _Counts:
+        """Sum the counts of consecutive chunks (in order): null-id positions become
+        positions in the whole events table."""
         total = cls()
         for p in parts:
             total.classes += p.classes
             total.unrecognised |= p.unrecognised
             for name, counts in p.systems.items():
                 total.add_system(name, counts)
-            total.null_ids = np.concatenate([total.null_ids, p.null_ids])
+            total.null_ids = np.concatenate([total.null_ids, p.null_ids + total.rows])
             for name in ("unknown", "after", "before", "missing", "used", "rows"):
                 setattr(total, name, getattr(total, name) + getattr(p, name))
         return total
@@ -468,13 +472,17 @@ class _CodeBook:
 
 def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: PatientLookup,
                 window, flags_t: np.ndarray, acc: _Counts,
-                present: np.ndarray | None = None, scratch: _Scratch | None = None) -> None:
+                present: np.ndarray | None = None, scratch: _Scratch | None = None,
+                system_keep: np.ndarray | None = None) -> None:
     """Classify one chunk of events and set the flags it proves (see module docstring).
 
     ``pids`` and ``dates`` are numpy arrays or :class:`~pophealth.core.arrays.ArrowRows`;
     either is indexed by the matched rows only. Rows where ``present`` is False do not exist
-    (a scan's filter): they go to keys past the table that are counted nowhere. The
-    per-row key arrays live in ``scratch`` (the calling thread's, reused chunk after chunk).
+    (a scan's filter): they go to keys past the table that are counted nowhere. Rows whose
+    code system is at a dictionary position where ``system_keep`` is False (its last
+    element: a missing system) do not exist either: their keys' counts are dropped, and
+    the rows that exist are added to ``acc.rows``. The per-row key arrays live in
+    ``scratch`` (the calling thread's, reused chunk after chunk).
     """
     n_pat = flags_t.shape[1]
     # 1. unique codes and systems; each row gets a key = (system, unique code)
@@ -500,13 +508,24 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
         n_tab = 2 * n_keys
         np.multiply(np.logical_not(present).view(np.uint8), n_keys, out=key, dtype=np.intp)
         key += code_idx
+        if sys_idx is not None:
+            tmp = scratch.array("tmp", n, np.intp) if scratch is not None else None
+            key += np.multiply(sys_idx, width, out=tmp, dtype=np.intp)
+    elif sys_idx is not None:
+        np.multiply(sys_idx, width, out=key, dtype=np.intp)
+        key += code_idx
     else:
         key[:] = code_idx
-    if sys_idx is not None:
-        tmp = scratch.array("tmp", n, np.intp) if scratch is not None else None
-        key += np.multiply(sys_idx, width, out=tmp, dtype=np.intp)
     key += width + 1
     key_counts = np.bincount(key, minlength=n_tab)[:n_keys]
+    if system_keep is not None:
+        if len(system_keep) != n_su + 1:
+            raise RuntimeError("flag_conditions: system_keep does not match the code-system "
+                               "dictionary")  # an internal invariant (EventColumns)
+        # a missing system (last element) is block 0, dictionary position j block j + 1
+        gone = np.roll(~np.asarray(system_keep, dtype=bool), 1)
+        key_counts.reshape(n_su + 1, width)[gone] = 0
+        acc.rows += int(key_counts.sum())
 
     # 2. classify the keys that have rows (a dictionary may hold codes of absent rows or
     # of other systems: those are never looked at). Per key: 0 other system,
