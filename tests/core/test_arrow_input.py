@@ -213,3 +213,69 @@ def test_missing_ids_on_rows_a_scan_filters_out_do_not_count(tmp_path):
                                CHARLSON, register=reg, index_date=INDEX_DATE)
     assert flags["chf"].tolist() == [True, True]
     assert flags.attrs["pophealth_report"]["n_events"] == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=event_tables(max_events=40), rg=st.integers(1, 6),
+       unit=st.sampled_from(["ns", "us", "ms", "date32"]),
+       lookback=st.sampled_from([None, 365]), cl=st.sampled_from([CHARLSON, HFRS]),
+       inside=st.integers(0, 3))
+def test_a_scan_that_leaves_out_proven_dates_equals_the_frame(tmp_path_factory, data, rg,
+                                                              unit, lookback, cl, inside):
+    """Row groups whose date statistics prove every date inside the window are read
+    without dates: flags and the whole report (after-index, before-lookback and
+    missing-date counts) must equal the frame's. ``inside`` moves that many of every
+    four events into the window so that some row groups are proven inside."""
+    register, events = data
+    events = events.copy()
+    move = np.arange(len(events)) % 4 < inside
+    events.loc[move, "date"] = INDEX_DATE - pd.Timedelta(days=100)
+    table = pa.Table.from_pandas(events, preserve_index=False)
+    if unit == "date32":
+        table = table.set_column(3, "date", table.column("date").cast(pa.date32()))
+    else:
+        table = table.set_column(3, "date", table.column("date").cast(pa.timestamp(unit)))
+    path = tmp_path_factory.mktemp("dates") / "ev.parquet"
+    pq.write_table(table, path, row_group_size=rg)
+    flt = ds.field("code_system") == "icd10"
+    want = _flags(events[events.code_system == "icd10"].reset_index(drop=True), cl, register,
+                  lookback)
+    _same(_flags(scan(path, filter=flt), cl, register, lookback), want)
+    _same(_flags(scan(path), cl, register, lookback), _flags(events, cl, register, lookback))
+
+
+def test_dates_left_out_of_a_proven_row_group_still_count_its_events(tmp_path):
+    """By hand: row group 0 (dates all inside the window) is read without dates, row
+    group 1 has one event after the index date and one missing date."""
+    t = pa.table({"patient_id": pa.array([1, 2, 3, 3], pa.int64()),
+                  "code": ["I50", "I21", "I50", "I21"],
+                  "code_system": ["icd10"] * 4,
+                  "date": pa.array([pd.Timestamp("2024-01-01"), pd.Timestamp("2025-04-01"),
+                                    pd.Timestamp("2025-04-02"), None], pa.timestamp("ns"))})
+    pq.write_table(t, tmp_path / "ev.parquet", row_group_size=2)
+    s = scan(tmp_path / "ev.parquet")
+    assert [("date" in b.schema.names) for b, _ in s.to_masked_batches(
+        omit={"date": (None, pd.Timestamp(INDEX_DATE).value)})] == [False, True]
+    flags = _flags(s, CHARLSON, pd.DataFrame({"patient_id": [1, 2, 3]}))
+    assert flags["chf"].tolist() == [True, False, False]
+    assert flags["mi"].tolist() == [False, True, False]
+    r = flags.attrs["pophealth_report"]
+    assert (r["n_used"], r["n_after_index_date"], r["n_missing_date"]) == (2, 1, 1)
+
+
+def test_missing_ids_after_chunks_filtered_per_system_value_are_at_absolute_positions(
+        tmp_path, monkeypatch):
+    """Chunks whose code-system filter is folded into the core count their rows there:
+    a missing id in a later row group is still reported at its position among all kept
+    rows. By hand: row groups of 4 rows, 3 kept (icd10) in each of the first two, then
+    the third holds a kept row with a missing id at its second kept row: 3 + 3 + 1 = 7."""
+    monkeypatch.setattr(conditions, "_CHUNK_ROWS", 2)
+    ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, None, 12]
+    systems = ["icd10", "snomed", "icd10", "icd10"] * 2 + ["snomed", "icd10", "icd10", "icd10"]
+    t = pa.table({"patient_id": pa.array(ids, pa.int64()), "code": ["I50"] * 12,
+                  "code_system": systems})
+    pq.write_table(t, tmp_path / "ev.parquet", row_group_size=4)
+    reg = pd.DataFrame({"patient_id": range(1, 13)})
+    with pytest.raises(SchemaError, match=r"in 1 row\(s\); first positions \[7\]$"):
+        ph.flag_conditions(scan(tmp_path / "ev.parquet", filter=ds.field("code_system")
+                                == "icd10"), CHARLSON, register=reg, index_date=INDEX_DATE)
