@@ -279,3 +279,17 @@ def test_missing_ids_after_chunks_filtered_per_system_value_are_at_absolute_posi
     with pytest.raises(SchemaError, match=r"in 1 row\(s\); first positions \[7\]$"):
         ph.flag_conditions(scan(tmp_path / "ev.parquet", filter=ds.field("code_system")
                                 == "icd10"), CHARLSON, register=reg, index_date=INDEX_DATE)
+
+
+def test_a_dictionary_that_repeats_a_value_flags_every_chunk(monkeypatch):
+    """Arrow allows a dictionary to hold a value twice: both indices are the code, in
+    every chunk (a second chunk used to fail looking the code up in the code book)."""
+    monkeypatch.setattr(conditions, "_CHUNK_ROWS", 2)
+    codes = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()),
+                                           pa.array(["I21", "I21"]))
+    b = pa.record_batch({"patient_id": pa.array([1, 2], pa.int64()), "code": codes,
+                         "code_system": pa.array(["icd10", "icd10"])})
+    t = pa.Table.from_batches([b, b])
+    flags = _flags(t, CHARLSON, pd.DataFrame({"patient_id": [1, 2]}))
+    assert flags["mi"].tolist() == [True, True]
+    assert flags.attrs["pophealth_report"]["n_used"] == 4

@@ -450,7 +450,9 @@ class _CodeBook:
         gid = index.get_indexer(raw) if len(index) else np.full(len(raw), -1, np.int64)
         new = gid < 0
         if new.any():
-            fresh = raw[new]
+            # an Arrow dictionary may repeat a value: the book holds each raw code once
+            where, fresh = pd.factorize(raw[new], use_na_sentinel=False)
+            fresh = np.asarray(fresh, dtype=object)
             norm = normalise_codes(fresh, system)
             valid = is_valid_code(norm, system)
             klass = np.where(valid, 2, 1).astype(np.int8)
@@ -466,7 +468,7 @@ class _CodeBook:
             self.klass[system] = np.concatenate([self.klass.get(system, np.zeros(0, np.int8)),
                                                  klass])
             self.norm[system] = np.concatenate([self.norm.get(system, np.zeros(0, object)), norm])
-            gid[new] = base + np.arange(len(fresh))
+            gid[new] = base + where
         return gid
 
 
@@ -546,12 +548,14 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
         gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(name, uniq_codes[seen])
         klass[base + 1 + seen] = book_klass[gid]
         norm[seen] = book_norm[gid]
-        # conditions of this chunk's codes: invert gid -> local code position
-        local = np.full(len(book_klass), -1, dtype=np.int64)
-        local[gid] = seen
-        known = local[g_codes] >= 0
-        pair_keys.append(local[g_codes[known]] + base + 1)
-        pair_conds.append(g_conds[known])
+        # conditions of this chunk's codes: the book's pairs of each seen code's id (the
+        # book keeps its pairs sorted by id), so two dictionary positions holding the
+        # same code both get its conditions
+        start = np.searchsorted(g_codes, gid, "left")
+        reps = np.searchsorted(g_codes, gid, "right") - start
+        offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps - start, reps)
+        pair_keys.append(np.repeat(seen, reps) + base + 1)
+        pair_conds.append(g_conds[offs])
     acc.classes += np.bincount(klass[:n_keys], weights=key_counts, minlength=4).astype(np.int64)
     for k in np.flatnonzero((klass[:n_keys] == 1) & (key_counts > 0)).tolist():
         system, norm = norms[k // width]
