@@ -6,7 +6,9 @@ rows, processed on ``_THREADS`` threads; for each chunk:
 
 1. factorize the code column (categorical/Arrow dictionaries are reused as is) and the
    code-system column; each row gets an integer key (system, code) and one
-   ``bincount`` counts the rows per key;
+   ``bincount`` counts the rows per key (rows that a Parquet scan's filter on the code
+   system drops are dropped per system value, from the counts; other filters give a row
+   mask);
 2. classify the keys that have rows (other system / unrecognised / not in the list /
    matched): a code book shared by all chunks normalises, validates and matches each
    *distinct* raw code once per call, and only codes that occur in a system the list
@@ -14,7 +16,8 @@ rows, processed on ``_THREADS`` threads; for each chunk:
 3. for matched rows only, map the patient to a register row position through a lookup
    built once per call (run-length compressed when events are grouped by patient; a
    dense table for compact integer ids; a hash index otherwise);
-4. keep rows inside ``(index_date - lookback_days, index_date]``;
+4. keep rows inside ``(index_date - lookback_days, index_date]`` (a Parquet scan does not
+   read the dates of row groups whose statistics prove every date inside);
 5. scatter (condition, patient position) pairs into a condition-major boolean matrix
    (each condition's column contiguous for the scorers).
 

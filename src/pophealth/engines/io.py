@@ -226,7 +226,8 @@ def scan(path, *, columns: Sequence[str] | None = None, filter=None) -> Scan:
     core reads it batch by batch (about a million rows at a time), so the file is never
     whole in memory and the unfiltered rows are never kept. Each use reads the file
     again. Codes stay Arrow dictionaries; a filter on one dictionary column is evaluated
-    per dictionary value (see :class:`Scan`).
+    per dictionary value (see :class:`Scan`). The core skips reading the dates of row
+    groups whose Parquet statistics prove every date inside its window.
 
     Examples
     --------
