@@ -293,3 +293,24 @@ def test_a_dictionary_that_repeats_a_value_flags_every_chunk(monkeypatch):
     flags = _flags(t, CHARLSON, pd.DataFrame({"patient_id": [1, 2]}))
     assert flags["mi"].tolist() == [True, True]
     assert flags.attrs["pophealth_report"]["n_used"] == 4
+
+
+@pytest.mark.parametrize("flt", [ds.field("code").isin(["I50", "C78", "X1"]),
+                                 ds.field("code_system").isin(["icd10", "ICD-10"]),
+                                 ds.field("code_system") != "snomed"],
+                         ids=["on code", "isin systems", "not snomed"])
+def test_a_scan_filtered_on_either_dictionary_column_equals_the_filtered_frame(tmp_path, flt):
+    """A filter on the code column reaches the core as a row mask, one on the code
+    system as one flag per system value: both count exactly the frame's filtered rows.
+    By hand, each filter keeps four rows (on code: 0, 2, 3, 5; on systems: 0, 1, 2, 4)
+    and only patient 1 has heart failure (row 5's I50 is a snomed row)."""
+    t = pa.table({"patient_id": pa.array([1, 1, 2, 3, 3, 4], pa.int64()),
+                  "code": ["I50", "I21", "C78", "X1", "E11", "I50"],
+                  "code_system": ["icd10", "icd10", "ICD-10", "snomed", "icd10", "snomed"]})
+    pq.write_table(t, tmp_path / "ev.parquet", row_group_size=4)
+    reg = pd.DataFrame({"patient_id": [1, 2, 3, 4]})
+    kept = ds.dataset(t).to_table(filter=flt).to_pandas()
+    got = _flags(scan(tmp_path / "ev.parquet", filter=flt), CHARLSON, reg)
+    _same(got, _flags(kept, CHARLSON, reg))
+    assert got.attrs["pophealth_report"]["n_events"] == 4
+    assert got["chf"].tolist() == [True, False, False, False]
