@@ -314,3 +314,25 @@ def test_a_scan_filtered_on_either_dictionary_column_equals_the_filtered_frame(t
     _same(got, _flags(kept, CHARLSON, reg))
     assert got.attrs["pophealth_report"]["n_events"] == 4
     assert got["chf"].tolist() == [True, False, False, False]
+
+
+def test_chunks_sharing_a_dictionary_classify_codes_first_seen_in_a_later_chunk(monkeypatch):
+    """Batches with one dictionary (as the row groups of a file often have) reuse the
+    code ids found for earlier chunks; a code the first chunk did not hold is still
+    classified when it first occurs. By hand: chunk 1 holds I50 (chf), chunk 2 C78
+    (metastatic) and I50 again, chunk 3 an unrecognised code."""
+    monkeypatch.setattr(conditions, "_CHUNK_ROWS", 2)
+    dictionary = pa.array(["I50", "C78", "ZZ!", "E11.9"])
+    batches = [pa.record_batch({
+        "patient_id": pa.array(p, pa.int64()),
+        "code": pa.DictionaryArray.from_arrays(pa.array(i, pa.int32()), dictionary),
+        "code_system": pa.array(["icd10"] * len(p))})
+        for p, i in [([1, 2], [0, 0]), ([2, 3], [1, 0]), ([3, 3], [2, 2])]]
+    t = pa.Table.from_batches(batches)
+    reg = pd.DataFrame({"patient_id": [1, 2, 3]})
+    got = _flags(t, CHARLSON, reg)
+    _same(got, _flags(t.to_pandas(), CHARLSON, reg))
+    assert got["chf"].tolist() == [True, True, True]
+    assert got["metacanc"].tolist() == [False, True, False]
+    r = got.attrs["pophealth_report"]
+    assert (r["n_used"], r["n_unrecognised"], r["n_unrecognised_unique"]) == (4, 2, 1)

@@ -292,6 +292,24 @@ def _factorize_arrow(chunked) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(dictionary.to_pylist(), dtype=object)
 
 
+def one_dictionary(values):
+    """``(codes, dictionary)`` of a one-chunk Arrow dictionary array (``codes`` as
+    :func:`factorize` gives them, the dictionary still Arrow), else None."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        if values.num_chunks != 1:
+            return None
+        values = values.chunk(0)
+    if not isinstance(values, pa.DictionaryArray):
+        return None
+    idx = values.indices
+    if pa.types.is_unsigned_integer(idx.type):
+        idx = idx.cast(pa.int64())
+    idx = (idx.fill_null(-1) if idx.null_count else idx).to_numpy(zero_copy_only=False)
+    return idx, values.dictionary
+
+
 def id_array(values: pd.Series | pd.Index | np.ndarray, table: str = "events") -> np.ndarray:
     """Patient ids as a numpy array (int64 for integer ids, object otherwise).
 

@@ -53,6 +53,7 @@ from pophealth.core.arrays import (
     id_array,
     is_arrow_source,
     is_constant_object,
+    one_dictionary,
 )
 from pophealth.core.codelists import Codelist, load_codelist
 from pophealth.core.codes import KNOWN_SYSTEMS, is_valid_code, normalise_codes, normalise_system
@@ -422,6 +423,7 @@ class _CodeBook:
         self.norm: dict[str, np.ndarray] = {}
         self.pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._systems: dict = {}  # raw system name -> canonical name (None when missing)
+        self._dictionaries: list = []  # (Arrow dictionary, its values, code-id memo)
         self._lock = threading.Lock()
 
     def canonical_systems(self, raw: np.ndarray) -> list:
@@ -433,14 +435,38 @@ class _CodeBook:
                 self._systems.update(zip(new, canon, strict=True))
             return [self._systems[x] for x in raw.tolist()]
 
-    def lookup(self, system: str, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                            np.ndarray, tuple]:
-        """Global ids of the (unique, non-missing) raw codes, classifying new ones.
+    def factorize(self, codes) -> tuple[np.ndarray, np.ndarray, dict | None]:
+        """:func:`~pophealth.core.arrays.factorize` of a chunk's codes, plus the memo of
+        code ids for :meth:`lookup`: the values of a one-chunk Arrow dictionary are
+        built once per distinct dictionary (the row groups of a file often share one)."""
+        one = one_dictionary(codes)
+        if one is None:
+            return (*factorize(codes), None)
+        idx, dictionary = one
+        with self._lock:
+            for seen, values, memo in self._dictionaries:
+                if len(seen) == len(dictionary) and seen.equals(dictionary):
+                    return idx, values, memo
+            values = np.asarray(dictionary.to_pylist(), dtype=object)
+            self._dictionaries = [*self._dictionaries[-3:], (dictionary, values, {})]
+            return idx, values, self._dictionaries[-1][2]
+
+    def lookup(self, system: str, raw: np.ndarray, seen: np.ndarray,
+               memo: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """Global ids of the (non-missing) raw codes ``raw[seen]``, classifying new ones;
+        ``memo`` (from :meth:`factorize`) keeps the ids of ``raw``'s positions.
 
         Returns the ids with a consistent snapshot of (classes, normalised codes, pairs).
         """
         with self._lock:
-            gid = self._lookup(system, raw)
+            if memo is None:
+                gid = self._lookup(system, raw[seen])
+            else:
+                known = memo.setdefault(system, np.full(len(raw), -1, np.int64))
+                todo = seen[known[seen] < 0]
+                if len(todo):
+                    known[todo] = self._lookup(system, raw[todo])
+                gid = known[seen]
             return gid, self.klass[system], self.norm[system], self.pairs[system]
 
     def _lookup(self, system: str, raw: np.ndarray) -> np.ndarray:
@@ -491,7 +517,7 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
     """
     n_pat = flags_t.shape[1]
     # 1. unique codes and systems; each row gets a key = (system, unique code)
-    code_idx, uniq_codes = factorize(codes)
+    code_idx, uniq_codes, memo = book.factorize(codes)
     if (isinstance(systems_col, pd.Series) and systems_col.dtype == object and len(code_idx)
             and is_constant_object(systems_col.to_numpy())):
         sys_idx, uniq_sys = None, np.array([systems_col.iloc[0]], dtype=object)
@@ -548,7 +574,8 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
         seen = np.flatnonzero(key_counts[base + 1:base + width])
         if not len(seen):
             continue
-        gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(name, uniq_codes[seen])
+        gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(name, uniq_codes, seen,
+                                                                     memo)
         klass[base + 1 + seen] = book_klass[gid]
         norm[seen] = book_norm[gid]
         # conditions of this chunk's codes: the book's pairs of each seen code's id (the
