@@ -171,6 +171,9 @@ def _row_group_runs(dataset: ds.Dataset, omit: dict):
         return
     bounds = [c for c in omit if c in dataset.schema.names
               and _naive_time(dataset.schema.field(c).type)]
+    if not bounds:  # no column whose statistics could prove anything: no footers to read
+        yield dataset, frozenset()
+        return
     runs: list = []
     for fragment in dataset.get_fragments():
         for part in fragment.split_by_row_group():
