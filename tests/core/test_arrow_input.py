@@ -213,3 +213,126 @@ def test_missing_ids_on_rows_a_scan_filters_out_do_not_count(tmp_path):
                                CHARLSON, register=reg, index_date=INDEX_DATE)
     assert flags["chf"].tolist() == [True, True]
     assert flags.attrs["pophealth_report"]["n_events"] == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=event_tables(max_events=40), rg=st.integers(1, 6),
+       unit=st.sampled_from(["ns", "us", "ms", "date32"]),
+       lookback=st.sampled_from([None, 365]), cl=st.sampled_from([CHARLSON, HFRS]),
+       inside=st.integers(0, 3))
+def test_a_scan_that_leaves_out_proven_dates_equals_the_frame(tmp_path_factory, data, rg,
+                                                              unit, lookback, cl, inside):
+    """Row groups whose date statistics prove every date inside the window are read
+    without dates: flags and the whole report (after-index, before-lookback and
+    missing-date counts) must equal the frame's. ``inside`` moves that many of every
+    four events into the window so that some row groups are proven inside."""
+    register, events = data
+    events = events.copy()
+    move = np.arange(len(events)) % 4 < inside
+    events.loc[move, "date"] = INDEX_DATE - pd.Timedelta(days=100)
+    table = pa.Table.from_pandas(events, preserve_index=False)
+    if unit == "date32":
+        table = table.set_column(3, "date", table.column("date").cast(pa.date32()))
+    else:
+        table = table.set_column(3, "date", table.column("date").cast(pa.timestamp(unit)))
+    path = tmp_path_factory.mktemp("dates") / "ev.parquet"
+    pq.write_table(table, path, row_group_size=rg)
+    flt = ds.field("code_system") == "icd10"
+    want = _flags(events[events.code_system == "icd10"].reset_index(drop=True), cl, register,
+                  lookback)
+    _same(_flags(scan(path, filter=flt), cl, register, lookback), want)
+    _same(_flags(scan(path), cl, register, lookback), _flags(events, cl, register, lookback))
+
+
+def test_dates_left_out_of_a_proven_row_group_still_count_its_events(tmp_path):
+    """By hand: row group 0 (dates all inside the window) is read without dates, row
+    group 1 has one event after the index date and one missing date."""
+    t = pa.table({"patient_id": pa.array([1, 2, 3, 3], pa.int64()),
+                  "code": ["I50", "I21", "I50", "I21"],
+                  "code_system": ["icd10"] * 4,
+                  "date": pa.array([pd.Timestamp("2024-01-01"), pd.Timestamp("2025-04-01"),
+                                    pd.Timestamp("2025-04-02"), None], pa.timestamp("ns"))})
+    pq.write_table(t, tmp_path / "ev.parquet", row_group_size=2)
+    s = scan(tmp_path / "ev.parquet")
+    assert [("date" in b.schema.names) for b, _ in s.to_masked_batches(
+        omit={"date": (None, pd.Timestamp(INDEX_DATE).value)})] == [False, True]
+    flags = _flags(s, CHARLSON, pd.DataFrame({"patient_id": [1, 2, 3]}))
+    assert flags["chf"].tolist() == [True, False, False]
+    assert flags["mi"].tolist() == [False, True, False]
+    r = flags.attrs["pophealth_report"]
+    assert (r["n_used"], r["n_after_index_date"], r["n_missing_date"]) == (2, 1, 1)
+
+
+def test_missing_ids_after_chunks_filtered_per_system_value_are_at_absolute_positions(
+        tmp_path, monkeypatch):
+    """Chunks whose code-system filter is folded into the core count their rows there:
+    a missing id in a later row group is still reported at its position among all kept
+    rows. By hand: row groups of 4 rows, 3 kept (icd10) in each of the first two, then
+    the third holds a kept row with a missing id at its second kept row: 3 + 3 + 1 = 7."""
+    monkeypatch.setattr(conditions, "_CHUNK_ROWS", 2)
+    ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, None, 12]
+    systems = ["icd10", "snomed", "icd10", "icd10"] * 2 + ["snomed", "icd10", "icd10", "icd10"]
+    t = pa.table({"patient_id": pa.array(ids, pa.int64()), "code": ["I50"] * 12,
+                  "code_system": systems})
+    pq.write_table(t, tmp_path / "ev.parquet", row_group_size=4)
+    reg = pd.DataFrame({"patient_id": range(1, 13)})
+    with pytest.raises(SchemaError, match=r"in 1 row\(s\); first positions \[7\]$"):
+        ph.flag_conditions(scan(tmp_path / "ev.parquet", filter=ds.field("code_system")
+                                == "icd10"), CHARLSON, register=reg, index_date=INDEX_DATE)
+
+
+def test_a_dictionary_that_repeats_a_value_flags_every_chunk(monkeypatch):
+    """Arrow allows a dictionary to hold a value twice: both indices are the code, in
+    every chunk (a second chunk used to fail looking the code up in the code book)."""
+    monkeypatch.setattr(conditions, "_CHUNK_ROWS", 2)
+    codes = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()),
+                                           pa.array(["I21", "I21"]))
+    b = pa.record_batch({"patient_id": pa.array([1, 2], pa.int64()), "code": codes,
+                         "code_system": pa.array(["icd10", "icd10"])})
+    t = pa.Table.from_batches([b, b])
+    flags = _flags(t, CHARLSON, pd.DataFrame({"patient_id": [1, 2]}))
+    assert flags["mi"].tolist() == [True, True]
+    assert flags.attrs["pophealth_report"]["n_used"] == 4
+
+
+@pytest.mark.parametrize("flt", [ds.field("code").isin(["I50", "C78", "X1"]),
+                                 ds.field("code_system").isin(["icd10", "ICD-10"]),
+                                 ds.field("code_system") != "snomed"],
+                         ids=["on code", "isin systems", "not snomed"])
+def test_a_scan_filtered_on_either_dictionary_column_equals_the_filtered_frame(tmp_path, flt):
+    """A filter on the code column reaches the core as a row mask, one on the code
+    system as one flag per system value: both count exactly the frame's filtered rows.
+    By hand, each filter keeps four rows (on code: 0, 2, 3, 5; on systems: 0, 1, 2, 4)
+    and only patient 1 has heart failure (row 5's I50 is a snomed row)."""
+    t = pa.table({"patient_id": pa.array([1, 1, 2, 3, 3, 4], pa.int64()),
+                  "code": ["I50", "I21", "C78", "X1", "E11", "I50"],
+                  "code_system": ["icd10", "icd10", "ICD-10", "snomed", "icd10", "snomed"]})
+    pq.write_table(t, tmp_path / "ev.parquet", row_group_size=4)
+    reg = pd.DataFrame({"patient_id": [1, 2, 3, 4]})
+    kept = ds.dataset(t).to_table(filter=flt).to_pandas()
+    got = _flags(scan(tmp_path / "ev.parquet", filter=flt), CHARLSON, reg)
+    _same(got, _flags(kept, CHARLSON, reg))
+    assert got.attrs["pophealth_report"]["n_events"] == 4
+    assert got["chf"].tolist() == [True, False, False, False]
+
+
+def test_chunks_sharing_a_dictionary_classify_codes_first_seen_in_a_later_chunk(monkeypatch):
+    """Batches with one dictionary (as the row groups of a file often have) reuse the
+    code ids found for earlier chunks; a code the first chunk did not hold is still
+    classified when it first occurs. By hand: chunk 1 holds I50 (chf), chunk 2 C78
+    (metastatic) and I50 again, chunk 3 an unrecognised code."""
+    monkeypatch.setattr(conditions, "_CHUNK_ROWS", 2)
+    dictionary = pa.array(["I50", "C78", "ZZ!", "E11.9"])
+    batches = [pa.record_batch({
+        "patient_id": pa.array(p, pa.int64()),
+        "code": pa.DictionaryArray.from_arrays(pa.array(i, pa.int32()), dictionary),
+        "code_system": pa.array(["icd10"] * len(p))})
+        for p, i in [([1, 2], [0, 0]), ([2, 3], [1, 0]), ([3, 3], [2, 2])]]
+    t = pa.Table.from_batches(batches)
+    reg = pd.DataFrame({"patient_id": [1, 2, 3]})
+    got = _flags(t, CHARLSON, reg)
+    _same(got, _flags(t.to_pandas(), CHARLSON, reg))
+    assert got["chf"].tolist() == [True, True, True]
+    assert got["metacanc"].tolist() == [False, True, False]
+    r = got.attrs["pophealth_report"]
+    assert (r["n_used"], r["n_unrecognised"], r["n_unrecognised_unique"]) == (4, 2, 1)

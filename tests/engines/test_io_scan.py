@@ -8,6 +8,7 @@ a hive-partitioned dataset (a partition-key filter must fall back to Arrow's sca
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -170,3 +171,81 @@ def test_a_filter_on_a_many_valued_dictionary_keeps_the_rows_arrow_keeps(
     want = ds.dataset(path).to_table(filter=flt).column("patient_id").to_pylist()
     got = read_arrow(path, filter=flt).column("patient_id").to_pylist()
     assert got == want
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=[str(f) for f in FILTERS])
+def test_per_value_masks_keep_the_rows_of_the_row_masks(crafted, flt):
+    """``per_value=True`` hands a filter on a dictionary column over as one flag per
+    dictionary value: gathered to rows, it keeps exactly the rows of the row masks."""
+    s = scan(crafted, filter=flt)
+    by_rows = [(b.column("patient_id").to_pylist(), k) for b, k in s.to_masked_batches()]
+    by_value = []
+    for b, k in s.to_masked_batches(per_value=True):
+        if k is not None and not isinstance(k, np.ndarray):
+            assert k.column == s.on and len(k.passed) == len(b.column(s.on).dictionary) + 1
+            k = k.rows(b)
+        by_value.append((b.column("patient_id").to_pylist(), k))
+    kept = [[p for p, keep in zip(ids, [True] * len(ids) if k is None else k, strict=True)
+             if keep] for ids, k in by_rows]
+    kept_v = [[p for p, keep in zip(ids, [True] * len(ids) if k is None else k, strict=True)
+               if keep] for ids, k in by_value]
+    assert [x for part in kept_v for x in part] == [x for part in kept for x in part]
+    want = ds.dataset(crafted).to_table(filter=flt).column("patient_id").to_pylist()
+    assert [x for part in kept_v for x in part] == want
+
+
+def _dated(path, groups, unit="ns"):
+    """One row group per list of dates (None: a missing date), of Arrow type ``unit``."""
+    typ = pa.date32() if unit == "date32" else pa.timestamp(unit)
+    tables = []
+    for i, dates in enumerate(groups):
+        values = [None if d is None else pd.Timestamp(d) for d in dates]
+        arr = pa.array([None if v is None else (v.date() if unit == "date32" else v)
+                        for v in values], typ)
+        tables.append(pa.table({"patient_id": pa.array([i] * len(dates), pa.int64()),
+                                "date": arr}))
+    with pq.ParquetWriter(path, tables[0].schema) as w:
+        for t in tables:
+            w.write_table(t)
+    return path
+
+
+def _ns(text):
+    return pd.Timestamp(text).value
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "ms", "date32"])
+def test_the_date_column_is_left_out_only_of_row_groups_proven_inside_the_window(tmp_path,
+                                                                                 unit):
+    """Window (2024-04-01, 2025-04-01]: a row group is read without its dates only when
+    its statistics prove every date present and inside; the bounds are those of the flag
+    core (after the index date or on/before the lookback start: outside)."""
+    path = _dated(tmp_path / "d.parquet", [
+        ["2025-04-01", "2024-04-02"],   # 0 inside, max on the index date: left out
+        ["2025-04-02", "2024-05-01"],   # 1 one day after the index date: read
+        ["2024-04-01", "2025-01-01"],   # 2 min on the lookback start (excluded): read
+        ["2024-06-01", None],           # 3 a missing date: read
+        ["2024-12-31"],                 # 4 inside: left out
+    ], unit)
+    window = (_ns("2024-04-01"), _ns("2025-04-01"))
+    got = [(b.column("patient_id")[0].as_py(), "date" in b.schema.names)
+           for b, _ in scan(path).to_masked_batches(omit={"date": window})]
+    assert got == [(0, False), (1, True), (2, True), (3, True), (4, False)]
+    # no lower bound: row group 2 is left out too
+    got = [("date" in b.schema.names) for b, _ in
+           scan(path).to_masked_batches(omit={"date": (None, window[1])})]
+    assert got == [False, True, False, True, False]
+    # without omit every batch has its dates
+    assert all("date" in b.schema.names for b, _ in scan(path).to_masked_batches())
+
+
+def test_a_tz_aware_date_column_is_never_left_out(tmp_path):
+    # the core compares tz-aware dates on their own zone's wall clock: stored UTC
+    # statistics prove nothing about that, so the column is always read
+    t = pa.table({"patient_id": pa.array([1], pa.int64()),
+                  "date": pa.array([pd.Timestamp("2024-06-01", tz="Europe/London")],
+                                   pa.timestamp("ns", tz="Europe/London"))})
+    pq.write_table(t, tmp_path / "tz.parquet")
+    window = (None, _ns("2025-04-01"))
+    assert [("date" in b.schema.names) for b, _ in
+            scan(tmp_path / "tz.parquet").to_masked_batches(omit={"date": window})] == [True]

@@ -103,16 +103,23 @@ def is_arrow_array(obj) -> bool:
 
 @dataclass
 class EventChunk:
-    """Rows ``offset:offset + n`` of an events table, as the flag core reads them."""
+    """Rows ``offset:offset + n`` of an events table, as the flag core reads them.
 
-    offset: int
-    n: int
+    ``n`` is None when the rows that exist are given by ``system_keep`` (the core counts
+    them); ``offset`` is then unknown too (None) and the core orders chunks by position.
+    """
+
+    offset: int | None
+    n: int | None
     codes: object  # pandas Series or Arrow chunked array
     systems: object
     pids: np.ndarray | ArrowRows | None  # None when some ids are missing (see null_ids)
     dates: np.ndarray | ArrowRows | None
-    null_ids: np.ndarray | None = None  # absolute positions of missing patient ids
+    null_ids: np.ndarray | None = None  # positions (in this chunk) of missing patient ids
     keep: np.ndarray | None = None  # rows of the arrays that exist (a scan's filter)
+    #: rows exist where this is True at their code-system dictionary index (last element:
+    #: a missing system): a scan's filter on the code system, per dictionary value
+    system_keep: np.ndarray | None = None
 
 
 class EventColumns:
@@ -136,31 +143,41 @@ class EventColumns:
     def has(self, name: str) -> bool:
         return name in self.names
 
-    def chunks(self, rows: int, table: str = "events"):
-        """Yield :class:`EventChunk` of about ``rows`` rows, in order."""
+    def chunks(self, rows: int, table: str = "events", *, date_window=None):
+        """Yield :class:`EventChunk` of about ``rows`` rows, in order.
+
+        ``date_window`` ``(lo, hi)`` (int64 nanoseconds, ``lo`` None for no lower bound):
+        a Parquet scan (:func:`pophealth.engines.io.scan`) leaves the date column out of
+        the row groups whose statistics prove every date non-null and in ``(lo, hi]``;
+        their chunks have ``dates`` None (every row inside the window).
+        """
         if not self.arrow:
             yield from self._pandas_chunks(rows, table)
             return
         need = [c for c in self.COLUMNS if c in self.names]
         if is_arrow_table(self.events):
             pairs = ((b, None) for b in self.events.select(need).to_batches())
-        elif callable(getattr(self.events, "to_masked_batches", None)):
-            pairs = self.events.to_masked_batches(columns=need)  # engines.io.Scan
+        elif callable(getattr(self.events, "to_masked_batches", None)):  # engines.io.Scan
+            omit = {"date": date_window} if date_window is not None and "date" in need else None
+            pairs = self.events.to_masked_batches(columns=need, per_value=True, omit=omit)
         else:
             pairs = ((b, None) for b in self.events.to_batches(columns=need))
-        group, masks, size, offset = [], [], 0, 0
+        group, masks, size, names = [], [], 0, None
         for batch, keep in pairs:
             if not batch.num_rows:
                 continue
+            if group and batch.schema.names != names:  # a row group without dates
+                yield self._arrow_chunk(group, masks, table)
+                group, masks, size = [], [], 0
+            names = batch.schema.names
             group.append(batch)
             masks.append(keep)
-            size += batch.num_rows if keep is None else int(keep.sum())
+            size += int(keep.sum()) if isinstance(keep, np.ndarray) else batch.num_rows
             if size >= rows:
-                yield self._arrow_chunk(group, masks, offset, table)
-                offset += size
+                yield self._arrow_chunk(group, masks, table)
                 group, masks, size = [], [], 0
         if group:
-            yield self._arrow_chunk(group, masks, offset, table)
+            yield self._arrow_chunk(group, masks, table)
 
     def _pandas_chunks(self, rows: int, table: str):
         ev = self.events
@@ -172,28 +189,37 @@ class EventColumns:
             yield EventChunk(a, b - a, ev["code"].iloc[a:b], ev["code_system"].iloc[a:b],
                              pids[a:b], None if dates is None else dates[a:b])
 
-    def _arrow_chunk(self, group: list, masks: list, offset: int, table: str) -> EventChunk:
+    def _arrow_chunk(self, group: list, masks: list, table: str) -> EventChunk:
         import pyarrow as pa
 
         t = pa.Table.from_batches(group)
-        keep = None
-        if any(m is not None for m in masks):
-            keep = np.concatenate([np.ones(b.num_rows, bool) if m is None else m
-                                   for b, m in zip(group, masks, strict=True)])
+        keep, system_keep = None, None
         col = t.column("patient_id")
-        n = t.num_rows if keep is None else int(keep.sum())
-        chunk = EventChunk(offset, n, t.column("code"), t.column("code_system"), None, None,
-                           keep=keep)
+        # one batch filtered on its code system per dictionary value: the core folds
+        # the filter into its (system, code) keys, no row mask is built
+        if (len(group) == 1 and getattr(masks[0], "column", None) == "code_system"
+                and not col.null_count):
+            system_keep = masks[0].passed
+        else:
+            masks = [m.rows(b) if hasattr(m, "rows") else m
+                     for b, m in zip(group, masks, strict=True)]
+            if any(m is not None for m in masks):
+                keep = np.concatenate([np.ones(b.num_rows, bool) if m is None else m
+                                       for b, m in zip(group, masks, strict=True)])
+        n = None if system_keep is not None else (
+            t.num_rows if keep is None else int(keep.sum()))
+        chunk = EventChunk(None, n, t.column("code"), t.column("code_system"), None, None,
+                           keep=keep, system_keep=system_keep)
         if col.null_count:
             missing = col.is_null().to_numpy(zero_copy_only=False)
             if keep is not None:  # positions among the rows passing the filter
                 missing = missing[keep]
             if missing.any():
-                chunk.null_ids = offset + np.flatnonzero(missing)
+                chunk.null_ids = np.flatnonzero(missing)
                 return chunk
         # ids and dates stay Arrow: the core converts only the rows whose code matched
         chunk.pids = ArrowRows(col, table)
-        if self.has("date"):
+        if "date" in t.column_names:
             chunk.dates = ArrowRows(t.column("date"), table, dates=True)
         return chunk
 
@@ -264,6 +290,24 @@ def _factorize_arrow(chunked) -> tuple[np.ndarray, np.ndarray]:
             zero_copy_only=False))
     codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return codes, np.asarray(dictionary.to_pylist(), dtype=object)
+
+
+def one_dictionary(values):
+    """``(codes, dictionary)`` of a one-chunk Arrow dictionary array (``codes`` as
+    :func:`factorize` gives them, the dictionary still Arrow), else None."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        if values.num_chunks != 1:
+            return None
+        values = values.chunk(0)
+    if not isinstance(values, pa.DictionaryArray):
+        return None
+    idx = values.indices
+    if pa.types.is_unsigned_integer(idx.type):
+        idx = idx.cast(pa.int64())
+    idx = (idx.fill_null(-1) if idx.null_count else idx).to_numpy(zero_copy_only=False)
+    return idx, values.dictionary
 
 
 def id_array(values: pd.Series | pd.Index | np.ndarray, table: str = "events") -> np.ndarray:

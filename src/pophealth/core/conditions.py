@@ -6,7 +6,9 @@ rows, processed on ``_THREADS`` threads; for each chunk:
 
 1. factorize the code column (categorical/Arrow dictionaries are reused as is) and the
    code-system column; each row gets an integer key (system, code) and one
-   ``bincount`` counts the rows per key;
+   ``bincount`` counts the rows per key (rows that a Parquet scan's filter on the code
+   system drops are dropped per system value, from the counts; other filters give a row
+   mask);
 2. classify the keys that have rows (other system / unrecognised / not in the list /
    matched): a code book shared by all chunks normalises, validates and matches each
    *distinct* raw code once per call, and only codes that occur in a system the list
@@ -14,7 +16,8 @@ rows, processed on ``_THREADS`` threads; for each chunk:
 3. for matched rows only, map the patient to a register row position through a lookup
    built once per call (run-length compressed when events are grouped by patient; a
    dense table for compact integer ids; a hash index otherwise);
-4. keep rows inside ``(index_date - lookback_days, index_date]``;
+4. keep rows inside ``(index_date - lookback_days, index_date]`` (a Parquet scan does not
+   read the dates of row groups whose statistics prove every date inside);
 5. scatter (condition, patient position) pairs into a condition-major boolean matrix
    (each condition's column contiguous for the scorers).
 
@@ -50,6 +53,7 @@ from pophealth.core.arrays import (
     id_array,
     is_arrow_source,
     is_constant_object,
+    one_dictionary,
 )
 from pophealth.core.codelists import Codelist, load_codelist
 from pophealth.core.codes import KNOWN_SYSTEMS, is_valid_code, normalise_codes, normalise_system
@@ -298,17 +302,19 @@ def flag_conditions(
 
     def run(chunk: EventChunk) -> _Counts:
         part = _Counts()
-        part.rows = chunk.n
+        part.rows = chunk.n or 0  # None: counted by _flag_chunk (system_keep)
         if chunk.null_ids is not None:
             part.null_ids = chunk.null_ids
             return part
         _flag_chunk(chunk.codes, chunk.systems, chunk.pids, chunk.dates, book, lookup, window,
-                    flags_t, part, chunk.keep, scratch)
+                    flags_t, part, chunk.keep, scratch, chunk.system_keep)
         return part
 
     # chunks are independent: numpy/Arrow release the GIL in the heavy loops; the flag
-    # matrix only ever receives True, so concurrent writes cannot disagree
-    acc = _Counts.merge(_map_bounded(run, cols.chunks(_CHUNK_ROWS), _THREADS))
+    # matrix only ever receives True, so concurrent writes cannot disagree. A Parquet
+    # scan leaves dates out of row groups whose statistics prove them inside the window.
+    chunks = cols.chunks(_CHUNK_ROWS, date_window=(window[1], window[0]) if has_date else None)
+    acc = _Counts.merge(_map_bounded(run, chunks, _THREADS))
     if len(acc.null_ids):
         raise SchemaError(
             f"events: column 'patient_id' breaks rule 'not_null' in {len(acc.null_ids)} "
@@ -377,17 +383,19 @@ class _Counts:
         self.unrecognised: set = set()
         self.systems: dict[str, np.ndarray] = {}  # canonical system -> [rows, matched rows]
         self.unknown = self.after = self.before = self.missing = self.used = self.rows = 0
-        self.null_ids = np.zeros(0, dtype=np.int64)
+        self.null_ids = np.zeros(0, dtype=np.int64)  # positions in the chunk's rows
 
     @classmethod
     def merge(cls, parts: list[_Counts]) -> _Counts:
+        """Sum the counts of consecutive chunks (in order): null-id positions become
+        positions in the whole events table."""
         total = cls()
         for p in parts:
             total.classes += p.classes
             total.unrecognised |= p.unrecognised
             for name, counts in p.systems.items():
                 total.add_system(name, counts)
-            total.null_ids = np.concatenate([total.null_ids, p.null_ids])
+            total.null_ids = np.concatenate([total.null_ids, p.null_ids + total.rows])
             for name in ("unknown", "after", "before", "missing", "used", "rows"):
                 setattr(total, name, getattr(total, name) + getattr(p, name))
         return total
@@ -415,6 +423,7 @@ class _CodeBook:
         self.norm: dict[str, np.ndarray] = {}
         self.pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._systems: dict = {}  # raw system name -> canonical name (None when missing)
+        self._dictionaries: list = []  # (Arrow dictionary, its values, code-id memo)
         self._lock = threading.Lock()
 
     def canonical_systems(self, raw: np.ndarray) -> list:
@@ -426,14 +435,38 @@ class _CodeBook:
                 self._systems.update(zip(new, canon, strict=True))
             return [self._systems[x] for x in raw.tolist()]
 
-    def lookup(self, system: str, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                            np.ndarray, tuple]:
-        """Global ids of the (unique, non-missing) raw codes, classifying new ones.
+    def factorize(self, codes) -> tuple[np.ndarray, np.ndarray, dict | None]:
+        """:func:`~pophealth.core.arrays.factorize` of a chunk's codes, plus the memo of
+        code ids for :meth:`lookup`: the values of a one-chunk Arrow dictionary are
+        built once per distinct dictionary (the row groups of a file often share one)."""
+        one = one_dictionary(codes)
+        if one is None:
+            return (*factorize(codes), None)
+        idx, dictionary = one
+        with self._lock:
+            for seen, values, memo in self._dictionaries:
+                if len(seen) == len(dictionary) and seen.equals(dictionary):
+                    return idx, values, memo
+            values = np.asarray(dictionary.to_pylist(), dtype=object)
+            self._dictionaries = [*self._dictionaries[-3:], (dictionary, values, {})]
+            return idx, values, self._dictionaries[-1][2]
+
+    def lookup(self, system: str, raw: np.ndarray, seen: np.ndarray,
+               memo: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """Global ids of the (non-missing) raw codes ``raw[seen]``, classifying new ones;
+        ``memo`` (from :meth:`factorize`) keeps the ids of ``raw``'s positions.
 
         Returns the ids with a consistent snapshot of (classes, normalised codes, pairs).
         """
         with self._lock:
-            gid = self._lookup(system, raw)
+            if memo is None:
+                gid = self._lookup(system, raw[seen])
+            else:
+                known = memo.setdefault(system, np.full(len(raw), -1, np.int64))
+                todo = seen[known[seen] < 0]
+                if len(todo):
+                    known[todo] = self._lookup(system, raw[todo])
+                gid = known[seen]
             return gid, self.klass[system], self.norm[system], self.pairs[system]
 
     def _lookup(self, system: str, raw: np.ndarray) -> np.ndarray:
@@ -446,7 +479,9 @@ class _CodeBook:
         gid = index.get_indexer(raw) if len(index) else np.full(len(raw), -1, np.int64)
         new = gid < 0
         if new.any():
-            fresh = raw[new]
+            # an Arrow dictionary may repeat a value: the book holds each raw code once
+            where, fresh = pd.factorize(raw[new], use_na_sentinel=False)
+            fresh = np.asarray(fresh, dtype=object)
             norm = normalise_codes(fresh, system)
             valid = is_valid_code(norm, system)
             klass = np.where(valid, 2, 1).astype(np.int8)
@@ -462,23 +497,27 @@ class _CodeBook:
             self.klass[system] = np.concatenate([self.klass.get(system, np.zeros(0, np.int8)),
                                                  klass])
             self.norm[system] = np.concatenate([self.norm.get(system, np.zeros(0, object)), norm])
-            gid[new] = base + np.arange(len(fresh))
+            gid[new] = base + where
         return gid
 
 
 def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: PatientLookup,
                 window, flags_t: np.ndarray, acc: _Counts,
-                present: np.ndarray | None = None, scratch: _Scratch | None = None) -> None:
+                present: np.ndarray | None = None, scratch: _Scratch | None = None,
+                system_keep: np.ndarray | None = None) -> None:
     """Classify one chunk of events and set the flags it proves (see module docstring).
 
     ``pids`` and ``dates`` are numpy arrays or :class:`~pophealth.core.arrays.ArrowRows`;
     either is indexed by the matched rows only. Rows where ``present`` is False do not exist
-    (a scan's filter): they go to keys past the table that are counted nowhere. The
-    per-row key arrays live in ``scratch`` (the calling thread's, reused chunk after chunk).
+    (a scan's filter): they go to keys past the table that are counted nowhere. Rows whose
+    code system is at a dictionary position where ``system_keep`` is False (its last
+    element: a missing system) do not exist either: their keys' counts are dropped, and
+    the rows that exist are added to ``acc.rows``. The per-row key arrays live in
+    ``scratch`` (the calling thread's, reused chunk after chunk).
     """
     n_pat = flags_t.shape[1]
     # 1. unique codes and systems; each row gets a key = (system, unique code)
-    code_idx, uniq_codes = factorize(codes)
+    code_idx, uniq_codes, memo = book.factorize(codes)
     if (isinstance(systems_col, pd.Series) and systems_col.dtype == object and len(code_idx)
             and is_constant_object(systems_col.to_numpy())):
         sys_idx, uniq_sys = None, np.array([systems_col.iloc[0]], dtype=object)
@@ -500,13 +539,24 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
         n_tab = 2 * n_keys
         np.multiply(np.logical_not(present).view(np.uint8), n_keys, out=key, dtype=np.intp)
         key += code_idx
+        if sys_idx is not None:
+            tmp = scratch.array("tmp", n, np.intp) if scratch is not None else None
+            key += np.multiply(sys_idx, width, out=tmp, dtype=np.intp)
+    elif sys_idx is not None:
+        np.multiply(sys_idx, width, out=key, dtype=np.intp)
+        key += code_idx
     else:
         key[:] = code_idx
-    if sys_idx is not None:
-        tmp = scratch.array("tmp", n, np.intp) if scratch is not None else None
-        key += np.multiply(sys_idx, width, out=tmp, dtype=np.intp)
     key += width + 1
     key_counts = np.bincount(key, minlength=n_tab)[:n_keys]
+    if system_keep is not None:
+        if len(system_keep) != n_su + 1:
+            raise RuntimeError("flag_conditions: system_keep does not match the code-system "
+                               "dictionary")  # an internal invariant (EventColumns)
+        # a missing system (last element) is block 0, dictionary position j block j + 1
+        gone = np.roll(~np.asarray(system_keep, dtype=bool), 1)
+        key_counts.reshape(n_su + 1, width)[gone] = 0
+        acc.rows += int(key_counts.sum())
 
     # 2. classify the keys that have rows (a dictionary may hold codes of absent rows or
     # of other systems: those are never looked at). Per key: 0 other system,
@@ -524,15 +574,18 @@ def _flag_chunk(codes, systems_col, pids, dates, book: _CodeBook, lookup: Patien
         seen = np.flatnonzero(key_counts[base + 1:base + width])
         if not len(seen):
             continue
-        gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(name, uniq_codes[seen])
+        gid, book_klass, book_norm, (g_codes, g_conds) = book.lookup(name, uniq_codes, seen,
+                                                                     memo)
         klass[base + 1 + seen] = book_klass[gid]
         norm[seen] = book_norm[gid]
-        # conditions of this chunk's codes: invert gid -> local code position
-        local = np.full(len(book_klass), -1, dtype=np.int64)
-        local[gid] = seen
-        known = local[g_codes] >= 0
-        pair_keys.append(local[g_codes[known]] + base + 1)
-        pair_conds.append(g_conds[known])
+        # conditions of this chunk's codes: the book's pairs of each seen code's id (the
+        # book keeps its pairs sorted by id), so two dictionary positions holding the
+        # same code both get its conditions
+        start = np.searchsorted(g_codes, gid, "left")
+        reps = np.searchsorted(g_codes, gid, "right") - start
+        offs = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps - start, reps)
+        pair_keys.append(np.repeat(seen, reps) + base + 1)
+        pair_conds.append(g_conds[offs])
     acc.classes += np.bincount(klass[:n_keys], weights=key_counts, minlength=4).astype(np.int64)
     for k in np.flatnonzero((klass[:n_keys] == 1) & (key_counts > 0)).tolist():
         system, norm = norms[k // width]

@@ -12,10 +12,12 @@ hive-partitioned by patient bucket, each file sorted by ``patient_id``::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 __all__ = ["DICTIONARY_COLUMNS", "open_dataset", "read_table", "read_arrow", "scan", "Scan",
-           "buckets", "iter_batches", "atomic_file", "write_parquet_atomic"]
+           "ValueMask", "buckets", "iter_batches", "atomic_file", "write_parquet_atomic"]
 
 
 #: String columns read as Arrow dictionaries (pandas categoricals): the core then reuses
@@ -159,6 +161,67 @@ def _scan_options(dataset: ds.Dataset) -> dict:
             "batch_readahead": 1, "fragment_readahead": 1, "batch_size": SCAN_BATCH_ROWS}
 
 
+def _row_group_runs(dataset: ds.Dataset, omit: dict):
+    """``(part, omitted columns)`` covering ``dataset`` in order: runs of consecutive
+    Parquet row groups that leave out the same columns of ``omit`` (see
+    :meth:`Scan.to_masked_batches`). Without ``omit`` (or for CSV), the dataset whole."""
+    if not omit or not isinstance(dataset, ds.FileSystemDataset) or not isinstance(
+            dataset.format, ds.ParquetFileFormat):
+        yield dataset, frozenset()
+        return
+    bounds = [c for c in omit if c in dataset.schema.names
+              and _naive_time(dataset.schema.field(c).type)]
+    if not bounds:  # no column whose statistics could prove anything: no footers to read
+        yield dataset, frozenset()
+        return
+    runs: list = []
+    for fragment in dataset.get_fragments():
+        for part in fragment.split_by_row_group():
+            meta = part.metadata.row_group(part.row_groups[0].id)
+            names = {meta.column(i).path_in_schema: i for i in range(meta.num_columns)}
+            out = frozenset(c for c in bounds if c in names and _within(
+                meta.column(names[c]).statistics, *omit[c]))
+            if runs and runs[-1][0] == out:
+                runs[-1][1].append(part)
+            else:
+                runs.append((out, [part]))
+    if len(runs) <= 1 and not (runs and runs[0][0]):
+        yield dataset, frozenset()
+        return
+    for out, parts in runs:
+        yield ds.FileSystemDataset(parts, dataset.schema, dataset.format,
+                                   dataset.filesystem), out
+
+
+#: nanoseconds per unit of a Parquet Timestamp / Date logical type
+_NS = {"milliseconds": 10**6, "microseconds": 10**3, "nanoseconds": 1}
+
+
+def _naive_time(arrow_type) -> bool:
+    """True for a column whose statistics compare on naive wall-clock nanoseconds
+    (timestamps without a time zone, dates)."""
+    return (pa.types.is_timestamp(arrow_type) and arrow_type.tz is None) or \
+        pa.types.is_date32(arrow_type)
+
+
+def _within(stats, lo: int | None, hi: int) -> bool:
+    """True when Parquet column-chunk ``stats`` prove every value non-null and in
+    ``(lo, hi]`` (int64 nanoseconds; naive timestamps or dates only)."""
+    if stats is None or not stats.has_min_max or not stats.has_null_count or stats.null_count:
+        return False
+    logical = json.loads(stats.logical_type.to_json())
+    if logical.get("Type") == "Timestamp" and not logical.get("isAdjustedToUTC"):
+        scale = _NS.get(logical.get("timeUnit"))
+    elif logical.get("Type") == "Date" and stats.physical_type == "INT32":
+        scale = 86_400 * 10**9
+    else:
+        scale = None
+    if scale is None or stats.physical_type not in ("INT64", "INT32"):
+        return False
+    low, high = int(stats.min_raw) * scale, int(stats.max_raw) * scale
+    return high <= hi and (lo is None or low > lo)
+
+
 def scan(path, *, columns: Sequence[str] | None = None, filter=None) -> Scan:
     """A re-readable, filtered scan of a Parquet file or dataset, for the core.
 
@@ -166,7 +229,8 @@ def scan(path, *, columns: Sequence[str] | None = None, filter=None) -> Scan:
     core reads it batch by batch (about a million rows at a time), so the file is never
     whole in memory and the unfiltered rows are never kept. Each use reads the file
     again. Codes stay Arrow dictionaries; a filter on one dictionary column is evaluated
-    per dictionary value (see :class:`Scan`).
+    per dictionary value (see :class:`Scan`). The core skips reading the dates of row
+    groups whose Parquet statistics prove every date inside its window.
 
     Examples
     --------
@@ -216,24 +280,40 @@ class Scan:
                 batch = batch.filter(pa.array(keep))
             yield batch
 
-    def to_masked_batches(self, columns: Sequence[str] | None = None):
+    def to_masked_batches(self, columns: Sequence[str] | None = None, *,
+                          per_value: bool = False, omit: dict | None = None):
         """Yield ``(batch, keep)``: the rows passing the filter are ``batch`` where the
         boolean numpy ``keep`` is True (``keep`` None: all of them). Nothing is copied to
         drop rows; :func:`pophealth.flag_conditions` reads batches this way and treats
-        the other rows as absent (not counted anywhere), saving the filter's copy."""
+        the other rows as absent (not counted anywhere), saving the filter's copy.
+
+        With ``per_value=True`` a filter on one dictionary column that the batch holds
+        comes as a :class:`ValueMask` (one flag per dictionary value) instead of a row
+        mask. ``omit`` maps a column to ``(lo, hi)`` (int64 nanoseconds, ``lo`` None for
+        no lower bound): the column is left out of the batches of every Parquet row group
+        whose statistics prove all its values non-null with ``lo < value <= hi``.
+        """
         names = list(columns) if columns is not None else self.columns
-        if self.on is None:
-            for batch in self.dataset.to_batches(columns=names, filter=self.filter,
-                                                 **_scan_options(self.dataset)):
-                yield batch, None
-            return
-        read = names if self.on in names else [*names, self.on]
         memo: list = []  # the last dictionary and its per-value result (batches share them)
-        for batch in self.dataset.to_batches(columns=read, **_scan_options(self.dataset)):
-            keep = _dictionary_mask(batch.column(self.on), self.filter, self.on, memo)
-            if not keep.any():
+        for part, omitted in _row_group_runs(self.dataset, omit or {}):
+            use = [n for n in names if n not in omitted]
+            if self.on is None:
+                for batch in part.to_batches(columns=use, filter=self.filter,
+                                             **_scan_options(part)):
+                    yield batch, None
                 continue
-            yield batch.select(names), (None if keep.all() else keep)
+            read = use if self.on in use else [*use, self.on]
+            for batch in part.to_batches(columns=read, **_scan_options(part)):
+                column = batch.column(self.on)
+                if per_value and self.on in use and pa.types.is_dictionary(column.type):
+                    passed = _dictionary_passed(column.dictionary, self.filter, self.on, memo)
+                    if passed.any():
+                        yield batch, (None if passed.all() else ValueMask(self.on, passed))
+                    continue
+                keep = _dictionary_mask(column, self.filter, self.on, memo)
+                if not keep.any():
+                    continue
+                yield batch.select(use), (None if keep.all() else keep)
 
     def to_table(self) -> pa.Table:
         """All the filtered rows as one table."""
@@ -284,6 +364,20 @@ def _dictionary_filter_column(dataset: ds.Dataset, filter) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class ValueMask:
+    """The rows of a batch passing a filter on dictionary column ``column``, given per
+    dictionary value: a row passes where ``passed`` at its dictionary index is True (the
+    last element stands for a null row)."""
+
+    column: str
+    passed: np.ndarray
+
+    def rows(self, batch) -> np.ndarray:
+        """The boolean row mask of ``batch``."""
+        return _gather_passed(batch.column(self.column), self.passed)
+
+
 def _dictionary_mask(column: pa.Array, filter, name: str, memo: list | None = None):
     """Row mask of ``filter`` on a dictionary column: evaluated on its values (plus one
     null, for null rows), gathered by the indices. Null results fail, as in Arrow.
@@ -296,20 +390,29 @@ def _dictionary_mask(column: pa.Array, filter, name: str, memo: list | None = No
         return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
-    values = column.dictionary
+    return _gather_passed(column, _dictionary_passed(column.dictionary, filter, name, memo))
+
+
+def _dictionary_passed(values: pa.Array, filter, name: str, memo: list | None) -> np.ndarray:
+    """``filter`` on each dictionary value, plus a last element for a null (False where
+    the result is null)."""
     if memo and memo[0].equals(values):
-        passed = memo[1]
-    else:
-        probe = pa.table({name: pa.concat_arrays([values, pa.nulls(1, values.type)])})
-        # on this thread: the shared pool is busy decoding the file being scanned
-        passed = ds.dataset(probe).to_table(columns={"keep": filter}, use_threads=False)
-        passed = passed.column("keep").fill_null(False).to_numpy(zero_copy_only=False)
-        passed = passed.astype(bool)
-        if memo is not None:
-            memo[:] = [values, passed]
+        return memo[1]
+    probe = pa.table({name: pa.concat_arrays([values, pa.nulls(1, values.type)])})
+    # on this thread: the shared pool is busy decoding the file being scanned
+    passed = ds.dataset(probe).to_table(columns={"keep": filter}, use_threads=False)
+    passed = passed.column("keep").fill_null(False).to_numpy(zero_copy_only=False)
+    passed = passed.astype(bool)
+    if memo is not None:
+        memo[:] = [values, passed]
+    return passed
+
+
+def _gather_passed(column: pa.Array, passed: np.ndarray) -> np.ndarray:
+    """Row mask of a dictionary array from the per-value result ``passed``."""
     idx = column.indices
     if idx.null_count:
-        idx = idx.fill_null(len(values))
+        idx = idx.fill_null(len(passed) - 1)
     idx = idx.to_numpy(zero_copy_only=False)
     # few passing (or few failing) values: compare the indices with them, one branch-free
     # pass each; otherwise gather the per-value result through the indices
