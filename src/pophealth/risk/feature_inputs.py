@@ -90,9 +90,10 @@ def _within(values: np.ndarray, lo: float, hi: float) -> bool:
     (NaN is skipped by fmin/fmax; an all-NaN column gives NaN, which passes)."""
     if not len(values):
         return True
-    low = np.fmin.reduce(values) if values.dtype.kind == "f" else values.min()
-    high = np.fmax.reduce(values) if values.dtype.kind == "f" else values.max()
-    return not (low < lo or high > hi)
+    if values.dtype.kind == "f":
+        return not (np.fmin.reduce(values) < lo or np.fmax.reduce(values) > hi)
+    # integers: no NaN, and no maximum to find when the type cannot exceed ``hi``
+    return not (values.min() < lo or (hi < np.iinfo(values.dtype).max and values.max() > hi))
 
 
 def _register_problems(register: pd.DataFrame, index_date) -> list[Problem]:

@@ -121,10 +121,10 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
     # one Fortran-ordered float64 block, filled column by column: the DataFrame wraps it
     # without a copy and RiskModel reads it as a view (no per-column blocks to stack)
     values = np.empty((n, len(names)), dtype=np.float64, order="F")
-    values[:, 0] = _age(register, index_date)
-    values[:, 1] = _sex(register, n)
-    values[:, 2] = (pd.to_numeric(register["imd_decile"]).to_numpy(dtype=float, na_value=np.nan)
-                    if "imd_decile" in register.columns else np.nan)
+    values[:, 0] = _age(register, index_date)  # plain int/float ages cast while copied
+    _sex(register, n, out=values[:, 1])
+    values[:, 2] = (_numeric(register["imd_decile"]) if "imd_decile" in register.columns
+                    else np.nan)
     _utilisation(act, ids, index_date, lookback_days, values[:, 3:len(BASE_FEATURES)])
     for j, c in enumerate(flag_cols, start=len(BASE_FEATURES)):
         s = flags[c]
@@ -142,9 +142,17 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
     return table
 
 
+def _numeric(s: pd.Series) -> np.ndarray:
+    """A checked numeric column: plain numpy int/float as it is (cast when copied into
+    the block), nullable/Arrow dtypes as float64 with NaN for missing."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iuf":
+        return s.to_numpy()
+    return pd.to_numeric(s).to_numpy(dtype=float, na_value=np.nan)
+
+
 def _age(register: pd.DataFrame, index_date) -> np.ndarray:
     if "age" in register.columns:
-        return pd.to_numeric(register["age"]).to_numpy(dtype=float, na_value=np.nan)
+        return _numeric(register["age"])
     if "date_of_birth" in register.columns:
         return age_at(register["date_of_birth"], index_date).to_numpy(dtype=float,
                                                                       na_value=np.nan)
@@ -152,7 +160,7 @@ def _age(register: pd.DataFrame, index_date) -> np.ndarray:
                       [{"column": "age", "rule": "missing_column", "count": 0, "positions": []}])
 
 
-def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
+def _sex(register: pd.DataFrame, n: int, out: np.ndarray | None = None) -> np.ndarray:
     if "sex" not in register.columns:
         raise SchemaError("register: missing column 'sex' (rule 'missing_column')",
                           [{"column": "sex", "rule": "missing_column", "count": 0,
@@ -163,7 +171,9 @@ def _sex(register: pd.DataFrame, n: int) -> np.ndarray:
     norm = pd.Series(uniques, dtype=object).astype("string").str.strip().str.upper()
     value = np.select([(norm == "M").to_numpy(dtype=bool, na_value=False),
                        (norm == "F").to_numpy(dtype=bool, na_value=False)], [1.0, 0.0], np.nan)
-    return np.append(value, np.nan)[codes]  # code -1 (missing) -> the trailing NaN
+    # code -1 (missing) wraps to the trailing NaN; written straight into ``out`` if given
+    # (mode "wrap": an unbuffered take, and codes are never below -1)
+    return np.take(np.append(value, np.nan), codes, out=out, mode="wrap")
 
 
 #: Activity rows handled per block: every per-row temporary (a few arrays of this many
