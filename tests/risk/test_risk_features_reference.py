@@ -9,6 +9,8 @@ features must not depend on the row order of the register or the activity.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +19,15 @@ from hypothesis import strategies as st
 
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.schema import validate_activity
+from pophealth.risk import features
 from pophealth.risk.feature_inputs import _plain_activity
-from pophealth.risk.features import BASE_FEATURES, UTILISATION_KINDS, _positions, make_features
+from pophealth.risk.features import (
+    BASE_FEATURES,
+    UTILISATION_KINDS,
+    _float64,
+    _positions,
+    make_features,
+)
 from pophealth.synthetic import make_population
 
 SENTINEL = 987654.25  # a value that must never appear in a message
@@ -69,10 +78,14 @@ def _population(seed: int, n: int = 1500):
     act.loc[rng.random(len(act)) < 0.05, "length_of_stay"] = np.nan
     act.loc[rng.random(len(act)) < 0.05, "date"] = pd.Timestamp(pop.index_date) + pd.Timedelta(
         days=3)
-    # the window's edges: the index date itself counts, 365 days before it does not
-    edge = rng.choice(len(act), 40, replace=False)
-    act.loc[act.index[edge[:20]], "date"] = pd.Timestamp(pop.index_date)
-    act.loc[act.index[edge[20:]], "date"] = pd.Timestamp(pop.index_date) - pd.Timedelta(days=365)
+    # the window's edges: the index date itself counts, 365 days before it does not; one
+    # nanosecond after the index date does not count, one after the start does
+    edge = rng.choice(len(act), 60, replace=False)
+    index, tick = pd.Timestamp(pop.index_date), pd.Timedelta(1, "ns")
+    act.loc[act.index[edge[:20]], "date"] = index
+    act.loc[act.index[edge[20:40]], "date"] = index - pd.Timedelta(days=365)
+    act.loc[act.index[edge[40:50]], "date"] = index + tick
+    act.loc[act.index[edge[50:]], "date"] = index - pd.Timedelta(days=365) + tick
     stranger = rng.random(len(act)) < 0.02
     act.loc[stranger, "patient_id"] = act["patient_id"].max() + 1 + np.arange(stranger.sum())
     reg = pop.register[["patient_id", "sex", "age", "imd_decile"]].copy()
@@ -84,15 +97,39 @@ def _population(seed: int, n: int = 1500):
 
 
 @pytest.mark.parametrize("variant", ["plain", "sparse_ids", "object_kind", "us_dates",
-                                     "flags_shuffled_superset"])
+                                     "flags_shuffled_superset", "register_shuffled",
+                                     "ids_with_gaps", "negative_ids", "int32_activity_ids",
+                                     "uint64_ids", "int_cost_and_stays", "unpickled"])
 def test_make_features_equals_row_by_row_reference(variant):
     reg, flags, act, index_date = _population(5)
+    # make_population's ids are 0..n-1 in order (read as an offset); the variants below
+    # take the dense lookup table (shuffled, gaps, negative) or the hash table (sparse)
     if variant == "sparse_ids":  # ids far apart: the hash lookup instead of the dense table
         reg["patient_id"] = reg["patient_id"] * 1_000_003
         act["patient_id"] = act["patient_id"] * 1_000_003
         flags.index = pd.Index(flags.index * 1_000_003, name="patient_id")
+    if variant == "register_shuffled":  # every id from 0 to n-1, not in order
+        reg = reg.sample(frac=1.0, random_state=2)
+    if variant in ("ids_with_gaps", "negative_ids"):
+        shift = -1000 if variant == "negative_ids" else 0
+        reg["patient_id"] = reg["patient_id"] * 3 + shift
+        act["patient_id"] = act["patient_id"] * 3 + shift
+        flags.index = pd.Index(flags.index * 3 + shift, name="patient_id")
+    if variant == "int32_activity_ids":
+        act["patient_id"] = act["patient_id"].astype(np.int32)
+    if variant == "uint64_ids":
+        reg["patient_id"] = reg["patient_id"].astype(np.uint64)
+        act["patient_id"] = act["patient_id"].astype(np.uint64)
+        flags.index = pd.Index(flags.index.to_numpy().astype(np.uint64), name="patient_id")
+    if variant == "int_cost_and_stays":  # plain integer columns, used as they are
+        act["cost"] = np.round(act["cost"]).astype(np.int64)
+        act["length_of_stay"] = act["length_of_stay"].fillna(0).astype(np.int64)
+    if variant == "unpickled":  # numpy dtype objects equal to, not the same as, the builtins
+        reg, flags, act = pickle.loads(pickle.dumps((reg, flags, act)))
     if variant == "object_kind":  # not the plain dtypes: the contract validates
         act["kind"] = act["kind"].astype(object)
+        # that path reads dates in microseconds (as_datetime64): whole microseconds here
+        act["date"] = act["date"].astype("M8[us]")
     if variant == "us_dates":
         act["date"] = act["date"].astype("M8[us]")
     if variant == "flags_shuffled_superset":
@@ -107,6 +144,39 @@ def test_make_features_equals_row_by_row_reference(variant):
     # the crafted rows really happened: some contacts dropped, every count used
     assert all(got[name].sum() > 0 for name in UTILISATION_KINDS)
     assert got["prior_bed_days"].sum() > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(block=st.integers(1, 5000), seed=st.integers(0, 3))
+def test_block_size_changes_no_bit_of_the_features(block, seed):
+    """The activity is read in blocks: any block size gives the reference's float sums
+    exactly (each patient's costs and stays added in row order, as the reference does)."""
+    reg, flags, act, index_date = _population(seed, n=300)
+    rng = np.random.default_rng(seed)
+    act["cost"] = np.round(rng.random(len(act)) * 1000, 2)  # sums depend on the order
+    act = act.iloc[rng.permutation(len(act))]
+    ref = _reference(reg, flags, act, index_date)
+    old = features._BLOCK_ROWS
+    try:
+        features._BLOCK_ROWS = block
+        got = make_features(reg, flags, act, index_date=index_date)
+    finally:
+        features._BLOCK_ROWS = old
+    assert len(act) > block or block > 1000  # several blocks in most examples
+    np.testing.assert_array_equal(got.to_numpy(), ref.to_numpy())
+
+
+def test_float64_gives_numpys_own_dtype_object():
+    # an unpickled array carries an equal but distinct dtype object, which sends
+    # np.add.at down its slow general path; _float64 hands back the builtin one
+    unpickled = pickle.loads(pickle.dumps(np.array([1.5, 2.0])))
+    assert unpickled.dtype == np.float64 and unpickled.dtype is not np.dtype(np.float64)
+    got = _float64(unpickled)
+    assert got.dtype is np.dtype(np.float64) and np.shares_memory(got, unpickled)
+    ints = _float64(np.array([3, 4], dtype=np.int64))
+    assert ints.dtype is np.dtype(np.float64) and ints.tolist() == [3.0, 4.0]
+    big_endian = _float64(np.array([1.5, -2.0], dtype=">f8"))
+    assert big_endian.dtype is np.dtype(np.float64) and big_endian.tolist() == [1.5, -2.0]
 
 
 @settings(max_examples=15, deadline=None)
@@ -190,6 +260,8 @@ def test_fast_checks_accept_plain_valid_tables_and_unused_categories():
     ([-7, 0, 2], [-7, -8, 2, 3, 0]),  # negative ids
     ([10**12, 3], [3, 10**12, 4]),  # sparse: the hash lookup
     ([], [1, 2]),
+    ([4, 5, 6, 7], [3, 4, 7, 8, -4, 6]),  # sorted and consecutive: an offset
+    ([7, 5, 6, 4], [3, 4, 7, 8, -4, 6]),  # consecutive, not sorted: the table
 ])
 def test_positions_equal_the_index_lookup(ids, pid):
     index = pd.Index(np.array(ids, dtype=np.int64))
@@ -199,6 +271,13 @@ def test_positions_equal_the_index_lookup(ids, pid):
     np.testing.assert_array_equal(_positions(index, pid), expected)
     np.testing.assert_array_equal(_positions(index, pid.astype(np.uint64) if (pid >= 0).all()
                                              else pid), expected)
+
+
+def test_unsigned_ids_beyond_int64_never_meet_negative_register_ids():
+    # 2**64 - 7 read as int64 would be -7, a register id: it must stay off the register
+    index = pd.Index(np.array([-7, 0, 2], dtype=np.int64))
+    pid = np.array([2**64 - 7, 0, 2, 2**63], dtype=np.uint64)
+    np.testing.assert_array_equal(_positions(index, pid), [3, 1, 2, 3])
 
 
 @pytest.mark.parametrize("shuffled", [False, True])

@@ -41,8 +41,9 @@ class ActivityArrays(NamedTuple):
 
     ``date`` is naive ``datetime64`` (``ns`` or ``us``; NaT never, after the checks),
     ``kind_codes`` indexes ``kinds`` (``-1`` missing never, after the checks), ``cost``
-    and ``length_of_stay`` are float64 (the latter None when the column is absent;
-    NaN there means no stay recorded).
+    and ``length_of_stay`` are numpy integer or float arrays, as given (not converted:
+    a consumer converts the rows it uses to float64; ``length_of_stay`` is None when the
+    column is absent, and NaN there means no stay recorded).
     """
 
     patient_id: np.ndarray
@@ -77,7 +78,22 @@ def _numeric_problem(table: str, column: str, s: pd.Series) -> Problem | None:
 
 
 def _values(s: pd.Series) -> np.ndarray:
+    """A numeric column as numpy: plain int/float as they are (no copy), others float64
+    with NaN for missing."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iuf":
+        return s.to_numpy()
     return pd.to_numeric(s).to_numpy(dtype=float, na_value=np.nan)
+
+
+def _within(values: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether every non-missing value is in ``[lo, hi]``: two reductions, no temporary
+    (NaN is skipped by fmin/fmax; an all-NaN column gives NaN, which passes)."""
+    if not len(values):
+        return True
+    if values.dtype.kind == "f":
+        return not (np.fmin.reduce(values) < lo or np.fmax.reduce(values) > hi)
+    # integers: no NaN, and no maximum to find when the type cannot exceed ``hi``
+    return not (values.min() < lo or (hi < np.iinfo(values.dtype).max and values.max() > hi))
 
 
 def _register_problems(register: pd.DataFrame, index_date) -> list[Problem]:
@@ -87,8 +103,9 @@ def _register_problems(register: pd.DataFrame, index_date) -> list[Problem]:
         out.append(bad)
         if bad is None:
             age = _values(register["age"])
-            out.append(_problem("register", "age", "age_range", (age < 0) | (age > 120),
-                                "0 <= age <= 120"))
+            if not _within(age, 0, 120):
+                out.append(_problem("register", "age", "age_range", (age < 0) | (age > 120),
+                                    "0 <= age <= 120"))
     elif "date_of_birth" in register.columns:
         dob = register["date_of_birth"]
         if not is_datetimelike(dob) and not (len(dob) == 0 and dob.dtype == object):
@@ -106,9 +123,12 @@ def _register_problems(register: pd.DataFrame, index_date) -> list[Problem]:
         out.append(bad)
         if bad is None:
             imd = _values(register["imd_decile"])
-            out.append(_problem("register", "imd_decile", "imd_decile_range",
-                                ~np.isnan(imd) & ((imd < 1) | (imd > 10) | (imd != np.round(imd))),
-                                "integer 1-10, 1 = most deprived"))
+            if imd.dtype.kind == "f" or not _within(imd, 1, 10):  # integers: no fraction
+                imd = imd.astype(np.float64, copy=False)
+                out.append(_problem("register", "imd_decile", "imd_decile_range",
+                                    ~np.isnan(imd) & ((imd < 1) | (imd > 10)
+                                                      | (imd != np.round(imd))),
+                                    "integer 1-10, 1 = most deprived"))
     return [p for p in out if p is not None]
 
 
@@ -161,10 +181,10 @@ def check_feature_inputs(register: pd.DataFrame, activity: pd.DataFrame,
 
 
 def _numeric_array(s: pd.Series) -> np.ndarray | None:
-    """A plain numpy int/float column as float64 (None for any other dtype)."""
+    """A plain numpy int/float column as it is (None for any other dtype)."""
     if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf":
         return None
-    return s.to_numpy(dtype=np.float64)
+    return s.to_numpy()
 
 
 def _plain_activity(activity: pd.DataFrame) -> ActivityArrays | None:
@@ -184,7 +204,8 @@ def _plain_activity(activity: pd.DataFrame) -> ActivityArrays | None:
                                                                  np.dtype("M8[us]"))):
         return None  # naive ns/us datetimes fit in us: no range rule can break
     dates = date.to_numpy()
-    if len(dates) and bool(np.isnat(dates).any()):
+    # NaT is int64's minimum: one reduction, no mask
+    if len(dates) and int(dates.view(np.int64).min()) == np.iinfo(np.int64).min:
         return None
     if not isinstance(kind.dtype, pd.CategoricalDtype):
         return None
@@ -193,14 +214,14 @@ def _plain_activity(activity: pd.DataFrame) -> ActivityArrays | None:
     if not all(isinstance(k, str) and k in ACTIVITY_KINDS for k in kinds) or (
             len(codes) and int(codes.min()) < 0):
         return None  # a missing kind, or a category outside the allowed kinds
+    # reductions only (no per-row mask): min propagates NaN, which fails ">= 0"
     cost = _numeric_array(activity["cost"])
-    if cost is None or (len(cost) and not (bool((cost >= 0).all())  # NaN and < 0 fail here
-                                            and float(cost.max()) < np.inf)):
+    if cost is None or (len(cost) and not (cost.min() >= 0 and cost.max() < np.inf)):
         return None
     los = None
     if "length_of_stay" in cols:
         los = _numeric_array(activity["length_of_stay"])
-        if los is None or (len(los) and bool(((los < 0) | (los == np.inf)).any())):
+        if los is None or not _within(los, 0, np.finfo(np.float64).max):  # NaN allowed
             return None
     return ActivityArrays(pid.to_numpy(), dates, codes, kinds, cost, los)
 
