@@ -21,7 +21,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,9 @@ class BatchTask:
     fitting: bool
     train: np.ndarray | None  # training positions within this batch (when fitting)
     spill: Path | None
+    #: threads of the flag core (event chunks processed concurrently; None: its default).
+    #: :func:`run_batches` sets 1 in worker processes: the workers already fill the cores.
+    threads: int | None = None
 
 
 @dataclass
@@ -251,7 +254,7 @@ def score_batch_task(task: BatchTask) -> BatchResult:
                 register, events, activity, index_date=idx, codelists=task.lists,
                 model=task.model, features=task.fitting, segments=config.segments,
                 segment_rules=config.segment_rules, max_unrecognised=1.0,
-                on_no_match="ignore", warn_other_system=None)
+                on_no_match="ignore", warn_other_system=None, threads=task.threads)
         except SchemaError as exc:
             raise _in_batch(exc, nb, k, "register") from None
     table["_pseudo_source"] = register[config.id_column].to_numpy()
@@ -294,7 +297,10 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
     worker processes (forked on Linux, so the loaded model and code are shared, not
     re-imported); each reads and spills its own batch, so reading one batch overlaps
     scoring another. The first failing task's error is raised (in task order, as in a
-    serial run) and the tasks not yet started are cancelled.
+    serial run) and the tasks not yet started are cancelled. Worker processes score with
+    one flag-core thread (a task's own ``threads``, if set, is kept): the workers already
+    keep the cores busy, and a second thread per worker only adds CPU (hand-off and
+    cache misses; ``benchmarks/results/bench_job.md``, session 20).
     """
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
@@ -313,7 +319,8 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
                                initializer=init, initargs=initargs)
     try:
-        futures = [pool.submit(score_batch_task, task) for task in tasks]
+        futures = [pool.submit(score_batch_task, task if task.threads is not None
+                               else replace(task, threads=1)) for task in tasks]
         for k, fut in enumerate(futures):
             try:
                 res = fut.result()
