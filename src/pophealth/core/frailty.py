@@ -120,20 +120,21 @@ def recorded_frailty(events: pd.DataFrame | None, *, register: pd.DataFrame, ind
     when = np.full(n, _NAT, dtype=np.int64)
     if events is not None:
         rank, when = _latest_code(events, ids, index_date, codelist)
-    source = np.where(rank >= 0, "code", None).astype(object)
+    source = np.where(rank >= 0, 0, -1)  # codes of "code", "efi_value"
     if isinstance(register, pd.DataFrame) and "efi_recorded" in register.columns:
         validate_numeric(register, ["efi_recorded"], table="register")
         value_codes = np.asarray(efi_value_band(register["efi_recorded"].to_numpy()).codes,
                                  dtype=np.int64)
         use = (rank < 0) & (value_codes >= 0)
         rank = np.where(use, value_codes, rank)
-        source[use] = "efi_value"
+        source[use] = 1
     dates = pd.to_datetime(np.where(when == _NAT, np.iinfo(np.int64).min, when)
                            .view("datetime64[ns]"))
     return pd.DataFrame({
         "frailty_recorded": pd.Categorical.from_codes(rank, dtype=_BAND_DTYPE),
         "frailty_recorded_date": dates,
-        "frailty_recorded_source": pd.Categorical(source, categories=["code", "efi_value"]),
+        "frailty_recorded_source": pd.Categorical.from_codes(source,
+                                                             categories=["code", "efi_value"]),
     }, index=ids)
 
 
