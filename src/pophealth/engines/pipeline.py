@@ -70,7 +70,8 @@ def score_batch_parts(register: pd.DataFrame, events: pd.DataFrame,
     patients = patient_table(register, scores, act, index_date=index_date, events=events)
     # a batch without activity rows sums costs to int64 (numpy's bincount of nothing):
     # one dtype for every batch, so batches concatenate and write alike
-    patients["prior_cost"] = patients["prior_cost"].astype(np.float64)
+    if patients["prior_cost"].dtype != np.float64:
+        patients["prior_cost"] = patients["prior_cost"].astype(np.float64)
     X = None
     if model is not None or features:
         from pophealth.risk.features import make_features

@@ -243,10 +243,15 @@ def score_batch_task(task: BatchTask) -> BatchResult:
         raise _in_batch(exc, nb, k, "input") from None
     register, events, activity = (_naive_dates(register), _naive_dates(events),
                                   _naive_dates(activity))
-    register = register.sort_values("patient_id", kind="stable").reset_index(drop=True)
+    if not (register["patient_id"].is_monotonic_increasing
+            and register.index.equals(pd.RangeIndex(len(register)))):
+        # (a Parquet register written sorted by patient, as pophealth writes it, is read
+        # in order: no copy)
+        register = register.sort_values("patient_id", kind="stable").reset_index(drop=True)
     excluded: dict = {}
     keep = _exclusions(config, register, task.bad_ids, excluded)
-    pos = pd.Index(register["patient_id"]).get_indexer(activity["patient_id"].to_numpy())
+    unknown = _unknown_rows(register["patient_id"].to_numpy(),
+                            activity["patient_id"].to_numpy())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         try:
@@ -259,7 +264,7 @@ def score_batch_task(task: BatchTask) -> BatchResult:
             raise _in_batch(exc, nb, k, "register") from None
     table["_pseudo_source"] = register[config.id_column].to_numpy()
     out = BatchResult(
-        n=len(register), keep=keep, excluded=excluded, unknown=int((pos < 0).sum()),
+        n=len(register), keep=keep, excluded=excluded, unknown=unknown,
         n_act=len(activity), notes=_warnings_to_notes(caught), report=rep,
         n_features=None if X is None else X.shape[1],
         risk=table["risk"].to_numpy() if "risk" in table.columns else None,
@@ -285,6 +290,15 @@ def _spill(frame: pd.DataFrame, path: Path) -> None:
     """
     cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
     frame.to_parquet(path, use_dictionary=cats, write_statistics=False)
+
+
+def _unknown_rows(register_ids: np.ndarray, ids: np.ndarray) -> int:
+    """Rows of ``ids`` whose patient is not in ``register_ids`` (validated: unique)."""
+    if register_ids.dtype == np.int64 and ids.dtype == np.int64:
+        from pophealth.core.arrays import positions
+
+        return int((positions(ids, register_ids) < 0).sum())  # runs of grouped rows
+    return int((pd.Index(register_ids).get_indexer(ids) < 0).sum())
 
 
 def _exit_with_parent(fd: int) -> None:  # pragma: no cover - runs in a worker process

@@ -309,7 +309,9 @@ def _patient_table(register: pd.DataFrame, rules: SegmentRules) -> pd.DataFrame:
     """The register in register order, its number columns checked first (rule ``numeric``);
     band columns the rules need but the table lacks are unknown for everyone (warned)."""
     _check_patients(register, rules)
-    table = register.reset_index(drop=True)  # positions = register order (ids via register_ids)
+    # positions = register order (ids via register_ids); a new frame on the same columns
+    # (reset_index would copy every column of the patient table)
+    table = register.set_axis(pd.RangeIndex(len(register)), axis=0, copy=False)
     if _uses(rules, "frailty_recorded") and "frailty_recorded" not in table.columns:
         # no recorded-frailty column: nothing recorded (bridges_to_health derives it from
         # the events first; see pophealth.core.frailty)
