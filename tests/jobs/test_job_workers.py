@@ -233,3 +233,31 @@ def test_workers_score_with_one_flag_core_thread(monkeypatch, workers):
         [(0, 1), (1, 1), (2, 3)] if workers > 1  # a task's own setting is kept
         else [(0, None), (1, None), (2, 3)])  # in this process: the core's default
     assert all((pid != os.getpid()) == (workers > 1) for _, _, pid in got)
+
+
+def _hugepages_of(task):
+    """Stands in for score_batch_task: whether numpy madvises huge pages in the worker."""
+    import numpy
+
+    switch = numpy._core.multiarray._set_madvise_hugepage
+    was = switch(False)  # returns the setting it replaces
+    switch(was)
+    return was
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers: Linux")
+def test_workers_do_not_madvise_huge_pages_and_the_job_process_is_untouched(monkeypatch):
+    import numpy
+
+    from pophealth.jobs import batchwork
+
+    switch = numpy._core.multiarray._set_madvise_hugepage
+    before = switch(True)  # this process: on for the test (numpy's default on Linux)
+    try:
+        monkeypatch.setattr(batchwork, "score_batch_task", _hugepages_of)
+        tasks = [batchwork.BatchTask(None, k, 2, None, None, None, {}, None, False, None, None)
+                 for k in range(2)]
+        assert list(batchwork.run_batches(tasks, 2)) == [False, False]
+        assert switch(True) is True  # the job's own process keeps its setting
+    finally:
+        switch(before)

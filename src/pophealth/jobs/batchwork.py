@@ -311,9 +311,33 @@ def _exit_with_parent(fd: int) -> None:  # pragma: no cover - runs in a worker p
 
 
 def _worker_init(read_fd: int, write_fd: int) -> None:  # pragma: no cover - in a worker
-    """A worker ends when the job's process does (a SIGKILLed job leaves no worker behind)."""
+    """A worker ends when the job's process does (a SIGKILLed job leaves no worker behind);
+    its numpy arrays get ordinary pages (:func:`_small_pages`)."""
     os.close(write_fd)  # only the parent holds the write end: EOF when it dies
     threading.Thread(target=_exit_with_parent, args=(read_fd,), daemon=True).start()
+    _small_pages()
+
+
+def _small_pages() -> bool:
+    """Stop numpy asking for transparent huge pages in this (worker) process.
+
+    numpy calls ``madvise`` for huge pages on every array of 4 MiB or more; a fresh worker's
+    first batch then faults in 2 MiB pages, each zeroed and, when the machine's memory is
+    fragmented, compacted first: most of the first batch's system CPU (0.4-0.8 s of it at
+    250,000 patients on a loaded 2-core machine; ``benchmarks/results/bench_job.md``,
+    session 20). This is numpy's own switch (its ``NUMPY_MADVISE_HUGEPAGE`` environment
+    variable would not do: it is read at import, before the fork). Only the worker
+    processes, which the job creates and ends, are changed. Returns whether the switch
+    was found.
+    """
+    import numpy
+
+    core = getattr(numpy, "_core", None) or getattr(numpy, "core", None)
+    switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if switch is None:
+        return False
+    switch(False)
+    return True
 
 
 def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchResult]:
