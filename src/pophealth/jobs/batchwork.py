@@ -156,7 +156,7 @@ def _batch_read(path: Path, filter, batches: int, k: int, what: str,
     # the partition column is not read (dropping it afterwards copied the whole frame)
     columns = [c for c in open_dataset(path).schema.names if c not in ("bucket", *skip)]
     try:
-        return read_table(path, columns=columns, filter=filter)
+        return read_table(path, columns=columns, filter=filter, combine_chunks=True)
     except SchemaError as exc:
         raise _in_batch(exc, batches, k, what) from None
 
