@@ -212,3 +212,52 @@ def test_a_sigkilled_job_leaves_no_worker_and_no_run(pop, tmp_path):
     assert not any(_alive(w) for w in workers)  # the workers ended with their job
     assert not (out / "current").exists()
     assert not [p for p in (out / "runs").iterdir() if not p.name.startswith(".tmp-")]
+
+
+def _threads_of(task):
+    """Stands in for score_batch_task in the workers: what the worker was given."""
+    return task.k, task.threads, os.getpid()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_score_with_one_flag_core_thread(monkeypatch, workers):
+    from pophealth.jobs import batchwork
+
+    def task(k, threads=None):
+        return batchwork.BatchTask(None, k, 3, None, None, None, {}, None, False, None, None,
+                                   threads=threads)
+
+    monkeypatch.setattr(batchwork, "score_batch_task", _threads_of)
+    got = list(batchwork.run_batches([task(0), task(1), task(2, threads=3)], workers))
+    assert [(k, t) for k, t, _ in got] == (
+        [(0, 1), (1, 1), (2, 3)] if workers > 1  # a task's own setting is kept
+        else [(0, None), (1, None), (2, 3)])  # in this process: the core's default
+    assert all((pid != os.getpid()) == (workers > 1) for _, _, pid in got)
+
+
+def _hugepages_of(task):
+    """Stands in for score_batch_task: whether numpy madvises huge pages in the worker."""
+    import numpy
+
+    switch = numpy._core.multiarray._set_madvise_hugepage
+    was = switch(False)  # returns the setting it replaces
+    switch(was)
+    return was
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers: Linux")
+def test_workers_do_not_madvise_huge_pages_and_the_job_process_is_untouched(monkeypatch):
+    import numpy
+
+    from pophealth.jobs import batchwork
+
+    switch = numpy._core.multiarray._set_madvise_hugepage
+    before = switch(True)  # this process: on for the test (numpy's default on Linux)
+    try:
+        monkeypatch.setattr(batchwork, "score_batch_task", _hugepages_of)
+        tasks = [batchwork.BatchTask(None, k, 2, None, None, None, {}, None, False, None, None)
+                 for k in range(2)]
+        assert list(batchwork.run_batches(tasks, 2)) == [False, False]
+        assert switch(True) is True  # the job's own process keeps its setting
+    finally:
+        switch(before)

@@ -490,7 +490,12 @@ class _Checker:
 
 def _in_set(s: pd.Series, allowed: frozenset) -> np.ndarray:
     """Boolean mask of non-null values not in ``allowed``, computed on unique values."""
-    codes, uniques = pd.factorize(s.astype(object) if isinstance(s.dtype, pd.ArrowDtype) else s)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        # a categorical (Parquet dictionary) column: its own codes, no hashing of the rows
+        codes, uniques = s.cat.codes.to_numpy(), s.cat.categories
+    else:
+        codes, uniques = pd.factorize(s.astype(object) if isinstance(s.dtype, pd.ArrowDtype)
+                                      else s)
     bad_unique = np.array([u not in allowed for u in uniques], dtype=bool)
     out = np.zeros(len(s), dtype=bool)
     valid = codes >= 0

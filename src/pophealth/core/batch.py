@@ -63,6 +63,7 @@ def score_patients(
     max_unrecognised: float = 0.05,
     warn_other_system: float | None = 0.2,
     on_no_match: str = "raise",
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Score every register patient with the shipped indices.
 
@@ -106,6 +107,9 @@ def score_patients(
         :class:`~pophealth.contracts.exceptions.CodelistError`, warn instead, or skip the
         whole code-system check (for a caller that scores patients in batches and applies
         the rule once to the summed reports with :func:`check_code_systems`).
+    threads : int, optional
+        Passed to every :func:`~pophealth.core.conditions.flag_conditions` call: event
+        chunks processed concurrently (default 2; a batch worker process passes 1).
 
     Returns
     -------
@@ -153,7 +157,7 @@ def score_patients(
         # code systems are judged over all the lists of the call (_check_systems)
         f = flag_conditions(events, lists[name], register=register, index_date=index_date,
                             lookback_days=windows.get(name), max_unrecognised=max_unrecognised,
-                            warn_other_system=None, on_no_match="ignore")
+                            warn_other_system=None, on_no_match="ignore", threads=threads)
         reports[name] = f.attrs["pophealth_report"]
         return f
 

@@ -187,6 +187,7 @@ def flag_conditions(
     max_unrecognised: float = 0.05,
     warn_other_system: float | None = 0.2,
     on_no_match: str = "raise",
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Flag, for every register patient, which code-list conditions they have.
 
@@ -229,6 +230,10 @@ def flag_conditions(
         :func:`pophealth.score_patients` does). An empty events table is never an error.
         System names are compared after :func:`pophealth.core.codes.normalise_system`,
         so ``"SNOMED CT"`` events match a ``snomed`` list.
+    threads : int, optional
+        Event chunks processed concurrently (default 2). A caller that already runs
+        one process per core (the job's batch workers) passes 1. The flags and report
+        do not depend on it.
 
     Returns
     -------
@@ -278,6 +283,8 @@ def flag_conditions(
                           "or None")
     if on_no_match not in _ON_NO_MATCH:
         raise ConfigError(f"flag_conditions: on_no_match must be one of {', '.join(_ON_NO_MATCH)}")
+    if threads is not None and (int(threads) != threads or threads < 1):
+        raise ConfigError("flag_conditions: threads must be a positive whole number")
     require_event_columns(events)
     cl: Codelist = load_codelist(codelist)
     ids = register_ids(register)
@@ -314,7 +321,7 @@ def flag_conditions(
     # matrix only ever receives True, so concurrent writes cannot disagree. A Parquet
     # scan leaves dates out of row groups whose statistics prove them inside the window.
     chunks = cols.chunks(_CHUNK_ROWS, date_window=(window[1], window[0]) if has_date else None)
-    acc = _Counts.merge(_map_bounded(run, chunks, _THREADS))
+    acc = _Counts.merge(_map_bounded(run, chunks, _THREADS if threads is None else int(threads)))
     if len(acc.null_ids):
         raise SchemaError(
             f"events: column 'patient_id' breaks rule 'not_null' in {len(acc.null_ids)} "

@@ -29,7 +29,7 @@ import pandas as pd
 from pophealth.contracts.exceptions import DataQualityWarning, SchemaError, user_stacklevel
 from pophealth.contracts.numeric import numeric_values, validate_numeric
 from pophealth.contracts.schema import naive_timestamp
-from pophealth.core.arrays import PatientLookup, datetimes, id_array
+from pophealth.core.arrays import PatientLookup, datetimes, factorize, id_array
 from pophealth.core.codelists import load_codelist
 from pophealth.core.codes import normalise_codes, normalise_system
 from pophealth.core.conditions import register_ids
@@ -120,20 +120,21 @@ def recorded_frailty(events: pd.DataFrame | None, *, register: pd.DataFrame, ind
     when = np.full(n, _NAT, dtype=np.int64)
     if events is not None:
         rank, when = _latest_code(events, ids, index_date, codelist)
-    source = np.where(rank >= 0, "code", None).astype(object)
+    source = np.where(rank >= 0, 0, -1)  # codes of "code", "efi_value"
     if isinstance(register, pd.DataFrame) and "efi_recorded" in register.columns:
         validate_numeric(register, ["efi_recorded"], table="register")
         value_codes = np.asarray(efi_value_band(register["efi_recorded"].to_numpy()).codes,
                                  dtype=np.int64)
         use = (rank < 0) & (value_codes >= 0)
         rank = np.where(use, value_codes, rank)
-        source[use] = "efi_value"
+        source[use] = 1
     dates = pd.to_datetime(np.where(when == _NAT, np.iinfo(np.int64).min, when)
                            .view("datetime64[ns]"))
     return pd.DataFrame({
         "frailty_recorded": pd.Categorical.from_codes(rank, dtype=_BAND_DTYPE),
         "frailty_recorded_date": dates,
-        "frailty_recorded_source": pd.Categorical(source, categories=["code", "efi_value"]),
+        "frailty_recorded_source": pd.Categorical.from_codes(source,
+                                                             categories=["code", "efi_value"]),
     }, index=ids)
 
 
@@ -151,36 +152,43 @@ def _latest_code(events: pd.DataFrame, ids: pd.Index, index_date, codelist):
                           "for recorded frailty")
     band_of = t["condition"].map(RECORDED_FRAILTY).map(
         {b: i for i, b in enumerate(EFI_BANDS)}).to_numpy(dtype=np.int64)
-    keys = pd.Series(t["code_system"].to_numpy(dtype=object) + "|"
-                     + t["code"].to_numpy(dtype=object))
-    # unique (system, code) pairs of the events, normalised once, then mapped to bands
-    sys_codes, sys_uniques = pd.factorize(events["code_system"], use_na_sentinel=True)
-    code_codes, code_uniques = pd.factorize(events["code"], use_na_sentinel=True)
+    keys = pd.Index(t["code_system"].to_numpy(dtype=object) + "|"
+                    + t["code"].to_numpy(dtype=object))
+    listed = set(t["code_system"].tolist())
+    # per code system of the events: its rows' distinct codes, normalised once and mapped
+    # to bands, then gathered back to the rows through integer codes (a categorical's own
+    # codes: no hashing of the rows). Only systems the list covers can match.
+    sys_codes, sys_uniques = factorize(events["code_system"])
+    code_codes, code_uniques = factorize(events["code"])
     norm_sys = normalise_system(np.asarray(sys_uniques, dtype=object)).to_numpy(dtype=object)
-    k = len(code_uniques) + 1  # shift by one so that missing (-1) becomes 0
-    pair = (sys_codes.astype(np.int64) + 1) * k + (code_codes.astype(np.int64) + 1)
-    pair_codes, pair_uniques = pd.factorize(pair)
-    u_sys, u_code = pair_uniques // k - 1, pair_uniques % k - 1
-    u_band = np.full(len(pair_uniques), -1, dtype=np.int64)
-    ok = (u_sys >= 0) & (u_code >= 0)
-    for system in pd.unique(norm_sys):  # a handful of code systems, not rows
-        sel = ok & (norm_sys[np.where(ok, u_sys, 0)] == system)
-        if not sel.any():
-            continue
-        codes = normalise_codes(np.asarray(code_uniques, dtype=object)[u_code[sel]], system)
-        hit = pd.Index(keys).get_indexer(pd.Series(codes, dtype=object).radd(system + "|"))
-        u_band[np.flatnonzero(sel)] = np.where(hit >= 0, band_of[np.maximum(hit, 0)], -1)
-    band = u_band[pair_codes]
+    cand = []  # (rows, band) per system of the list: rows with a frailty code
+    for j in np.flatnonzero(np.isin(norm_sys, list(listed))).tolist():
+        rows = np.flatnonzero(sys_codes == j)
+        cc = code_codes[rows]
+        present = np.flatnonzero(np.bincount(cc[cc >= 0], minlength=len(code_uniques)))
+        codes = normalise_codes(np.asarray(code_uniques, dtype=object)[present], norm_sys[j])
+        hit = keys.get_indexer(pd.Series(codes, dtype=object).radd(norm_sys[j] + "|"))
+        table = np.full(len(code_uniques) + 1, -1, dtype=np.int64)  # slot 0: missing code
+        table[present + 1] = np.where(hit >= 0, band_of[np.maximum(hit, 0)], -1)
+        b = table[cc.astype(np.int64) + 1]
+        cand.append((rows[b >= 0], b[b >= 0]))
+    rows = np.concatenate([r for r, _ in cand]) if cand else np.zeros(0, np.int64)
+    band = np.concatenate([b for _, b in cand]) if cand else np.zeros(0, np.int64)
     n = len(ids)
-    pos = PatientLookup(id_array(ids, "register")).positions(id_array(events["patient_id"]))
-    dates = datetimes(events["date"])
+    pids = id_array(events["patient_id"])
+    lookup = PatientLookup(id_array(ids, "register"))
+    # positions of the rows holding a frailty code only (row order does not matter: the
+    # latest code is found by sorting); one row at least, so that register and event ids
+    # of different types are an error whether or not a frailty code occurs
+    pos = lookup.positions(pids[rows] if len(rows) else pids[:1])[:len(rows)]
+    dates = datetimes(events["date"])[rows]
     index_ns = int(np.datetime64(naive_timestamp(index_date), "ns").view(np.int64))
-    undated = (band >= 0) & (pos >= 0) & (dates == _NAT)
+    undated = (pos >= 0) & (dates == _NAT)
     if undated.any():
         warnings.warn(f"events: {int(undated.sum())} frailty code row(s) without a 'date' "
                       "were not used for recorded frailty (cannot tell which is latest)",
                       DataQualityWarning, stacklevel=user_stacklevel())
-    use = (band >= 0) & (pos >= 0) & (dates != _NAT) & (dates <= index_ns)
+    use = (pos >= 0) & (dates != _NAT) & (dates <= index_ns)
     p, d, b = pos[use], dates[use], band[use]
     order = np.lexsort((b, d, p))  # by patient, then date, then band: last = latest, worst
     p, d, b = p[order], d[order], b[order]

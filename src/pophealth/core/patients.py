@@ -8,6 +8,7 @@ import pandas as pd
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.numeric import numeric_values, validate_numeric
 from pophealth.contracts.schema import as_datetime64, naive_timestamp
+from pophealth.core.arrays import PatientLookup
 from pophealth.core.frailty import recorded_frailty
 from pophealth.core.indices import EFI_BANDS, HFRS_BANDS
 
@@ -47,26 +48,30 @@ def frailty_band(table: pd.DataFrame) -> pd.DataFrame:
     """
     n = len(table)
     codes = np.full(n, -1, dtype=np.int64)
-    source = np.full(n, None, dtype=object)
+    source = np.full(n, -1, dtype=np.int64)  # codes of _SOURCES
     if "efi_band" in table.columns:
         efi_codes = np.asarray(pd.Categorical(table["efi_band"], categories=list(EFI_BANDS),
                                               ordered=True).codes, dtype=np.int64)
         codes = efi_codes
-        source[efi_codes >= 0] = "efi_deficits"
+        source[efi_codes >= 0] = 2  # efi_deficits
     if "frailty_recorded" in table.columns:
         rec = np.asarray(pd.Categorical(table["frailty_recorded"], categories=list(EFI_BANDS),
                                         ordered=True).codes, dtype=np.int64)
-        how = (table["frailty_recorded_source"].astype(object).to_numpy()
-               if "frailty_recorded_source" in table.columns else np.full(n, "code", object))
+        # compared as a column (a categorical compares its few categories, not its rows)
+        efi_value = ((table["frailty_recorded_source"] == "efi_value").fillna(False)
+                     .to_numpy(dtype=bool) if "frailty_recorded_source" in table.columns
+                     else np.zeros(n, dtype=bool))
         use = rec >= 0
         codes = np.where(use, rec, codes)
-        source[use] = np.where(how[use] == "efi_value", "recorded_efi", "recorded_code")
+        source[use] = np.where(efi_value[use], 1, 0)  # recorded_efi, recorded_code
     return pd.DataFrame({
         "frailty_band": pd.Categorical.from_codes(
             codes, dtype=pd.CategoricalDtype(list(EFI_BANDS), ordered=True)),
-        "frailty_source": pd.Categorical(
-            source, categories=["recorded_code", "recorded_efi", "efi_deficits"])},
+        "frailty_source": pd.Categorical.from_codes(source, categories=list(_SOURCES))},
         index=table.index)
+
+
+_SOURCES = ("recorded_code", "recorded_efi", "efi_deficits")
 
 
 def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.DataFrame,
@@ -137,27 +142,56 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
         raise SchemaError(f"activity: missing column(s) {missing} (rule 'missing_column')")
     validate_numeric(register, [], table="register", optional=("age",))
     validate_numeric(activity, ["cost"], table="activity")
-    reg = register.set_index("patient_id", drop=False).rename_axis("patient_id")
-    reg = reg.drop(columns=["patient_id", "nhs_number"], errors="ignore")
+    index = pd.Index(register["patient_id"], name="patient_id")
     idx = naive_timestamp(index_date).to_datetime64()
     date = as_datetime64(activity["date"])  # tz-aware -> local wall clock
     recent = (date > idx - np.timedelta64(365, "D")) & (date <= idx)
-    pos = reg.index.get_indexer(activity["patient_id"].to_numpy())
+    pos = _positions(index, activity["patient_id"].to_numpy())
     use = recent & (pos >= 0)
-    n = len(reg)
+    n = len(index)
     kind = activity["kind"]
     cost = numeric_values(activity["cost"], table="activity", column="cost")
     emerg = use & (kind == "emergency_admission").fillna(False).to_numpy(dtype=bool)
     ae = use & (kind == "ae").fillna(False).to_numpy(dtype=bool)
-    out = reg.join(scores)
-    out["prior_cost"] = np.bincount(pos[use], weights=np.nan_to_num(cost[use]), minlength=n)
-    out["prior_emergency_admissions"] = np.bincount(pos[emerg], minlength=n).astype(np.int64)
-    out["prior_ae_attendances"] = np.bincount(pos[ae], minlength=n).astype(np.int64)
+    added = {
+        "prior_cost": np.bincount(pos[use], weights=np.nan_to_num(cost[use]), minlength=n),
+        "prior_emergency_admissions": np.bincount(pos[emerg], minlength=n).astype(np.int64),
+        "prior_ae_attendances": np.bincount(pos[ae], minlength=n).astype(np.int64)}
     rec = recorded_frailty(events, register=register, index_date=index_date,
                            codelist=frailty_codelist)
-    for col in rec.columns:
-        out[col] = rec[col].array
+    added.update({col: rec[col].array for col in rec.columns})
+    cols = [c for c in register.columns if c not in ("patient_id", "nhs_number")]
+    names = [*cols, *scores.columns]
+    if (index.is_unique and scores.index.equals(index) and len(set(names)) == len(names)
+            and not set(names) & {*added, *_BAND_COLUMNS}):
+        # the usual case (scores of these patients in register order, no name shared):
+        # the table built once, not copied by set_index, drop and join, then grown a
+        # column at a time
+        data = {c: register[c].array for c in cols}
+        data.update({c: scores[c].array for c in scores.columns})
+        data.update(added)
+        band = frailty_band(pd.DataFrame({c: data[c] for c in _BAND_INPUTS if c in data},
+                                         index=index))
+        data.update({col: band[col].array for col in band.columns})
+        return pd.DataFrame(data, index=index)
+    reg = register.set_index("patient_id", drop=False).rename_axis("patient_id")
+    reg = reg.drop(columns=["patient_id", "nhs_number"], errors="ignore")
+    out = reg.join(scores)
+    for col, values in added.items():
+        out[col] = values
     band = frailty_band(out)
     for col in band.columns:
         out[col] = band[col].array
     return out
+
+
+_BAND_COLUMNS = ("frailty_band", "frailty_source")
+_BAND_INPUTS = ("efi_band", "frailty_recorded", "frailty_recorded_source")
+
+
+def _positions(index: pd.Index, ids: np.ndarray) -> np.ndarray:
+    """Register positions of the activity rows' patient ids (-1: not on the register)."""
+    if (index.dtype == np.int64 and ids.dtype == np.int64 and index.is_unique):
+        # run-length lookups for rows grouped by patient (as the job reads them)
+        return PatientLookup(index.to_numpy()).positions(ids)
+    return index.get_indexer(ids)

@@ -51,23 +51,27 @@ def score_batch_parts(register: pd.DataFrame, events: pd.DataFrame,
                       model=None, features: bool = False, segments: bool = True,
                       segment_rules=None, max_unrecognised: float = 0.05,
                       on_no_match: str = "raise", warn_other_system: float | None = 0.2,
+                      threads: int | None = None,
                       ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
     """:func:`score_batch` returning ``(patients, features or None, reports)``.
 
     ``features=True`` (or a ``model``) builds the risk feature table
     (:func:`~pophealth.risk.features.make_features` over the register, the index scores
     and the activity), returned so that a caller fitting a model on the whole population
-    can keep the training rows; ``reports`` are the per-index flag reports.
+    can keep the training rows; ``reports`` are the per-index flag reports. ``threads``
+    is passed to every :func:`~pophealth.core.conditions.flag_conditions` call (event
+    chunks processed concurrently; default 2, a batch worker process passes 1).
     """
     scores = score_patients(register, events, index_date=index_date, codelists=codelists,
                             max_unrecognised=max_unrecognised, on_no_match=on_no_match,
-                            warn_other_system=warn_other_system)
+                            warn_other_system=warn_other_system, threads=threads)
     reports = scores.attrs.get("pophealth_reports", {})
     act = empty_activity() if activity is None else activity
     patients = patient_table(register, scores, act, index_date=index_date, events=events)
     # a batch without activity rows sums costs to int64 (numpy's bincount of nothing):
     # one dtype for every batch, so batches concatenate and write alike
-    patients["prior_cost"] = patients["prior_cost"].astype(np.float64)
+    if patients["prior_cost"].dtype != np.float64:
+        patients["prior_cost"] = patients["prior_cost"].astype(np.float64)
     X = None
     if model is not None or features:
         from pophealth.risk.features import make_features
@@ -83,7 +87,8 @@ def score_batch_parts(register: pd.DataFrame, events: pd.DataFrame,
         seg = bridges_to_health(patients, events, index_date=index_date, rules=segment_rules,
                                 max_unrecognised=max_unrecognised,
                                 warn_other_system=warn_other_system,
-                                on_no_match="ignore" if on_no_match == "ignore" else "warn")
+                                on_no_match="ignore" if on_no_match == "ignore" else "warn",
+                                threads=threads)
         reports = {**reports, **seg.attrs["pophealth_reports"]}
         patients["segment"] = seg["segment"].reindex(patients.index)
         patients["segment_rule"] = seg["rule"].reindex(patients.index)

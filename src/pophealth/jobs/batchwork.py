@@ -21,7 +21,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,9 @@ class BatchTask:
     fitting: bool
     train: np.ndarray | None  # training positions within this batch (when fitting)
     spill: Path | None
+    #: threads of the flag core (event chunks processed concurrently; None: its default).
+    #: :func:`run_batches` sets 1 in worker processes: the workers already fill the cores.
+    threads: int | None = None
 
 
 @dataclass
@@ -153,7 +156,7 @@ def _batch_read(path: Path, filter, batches: int, k: int, what: str,
     # the partition column is not read (dropping it afterwards copied the whole frame)
     columns = [c for c in open_dataset(path).schema.names if c not in ("bucket", *skip)]
     try:
-        return read_table(path, columns=columns, filter=filter)
+        return read_table(path, columns=columns, filter=filter, combine_chunks=True)
     except SchemaError as exc:
         raise _in_batch(exc, batches, k, what) from None
 
@@ -240,10 +243,15 @@ def score_batch_task(task: BatchTask) -> BatchResult:
         raise _in_batch(exc, nb, k, "input") from None
     register, events, activity = (_naive_dates(register), _naive_dates(events),
                                   _naive_dates(activity))
-    register = register.sort_values("patient_id", kind="stable").reset_index(drop=True)
+    if not (register["patient_id"].is_monotonic_increasing
+            and register.index.equals(pd.RangeIndex(len(register)))):
+        # (a Parquet register written sorted by patient, as pophealth writes it, is read
+        # in order: no copy)
+        register = register.sort_values("patient_id", kind="stable").reset_index(drop=True)
     excluded: dict = {}
     keep = _exclusions(config, register, task.bad_ids, excluded)
-    pos = pd.Index(register["patient_id"]).get_indexer(activity["patient_id"].to_numpy())
+    unknown = _unknown_rows(register["patient_id"].to_numpy(),
+                            activity["patient_id"].to_numpy())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
         try:
@@ -251,12 +259,12 @@ def score_batch_task(task: BatchTask) -> BatchResult:
                 register, events, activity, index_date=idx, codelists=task.lists,
                 model=task.model, features=task.fitting, segments=config.segments,
                 segment_rules=config.segment_rules, max_unrecognised=1.0,
-                on_no_match="ignore", warn_other_system=None)
+                on_no_match="ignore", warn_other_system=None, threads=task.threads)
         except SchemaError as exc:
             raise _in_batch(exc, nb, k, "register") from None
     table["_pseudo_source"] = register[config.id_column].to_numpy()
     out = BatchResult(
-        n=len(register), keep=keep, excluded=excluded, unknown=int((pos < 0).sum()),
+        n=len(register), keep=keep, excluded=excluded, unknown=unknown,
         n_act=len(activity), notes=_warnings_to_notes(caught), report=rep,
         n_features=None if X is None else X.shape[1],
         risk=table["risk"].to_numpy() if "risk" in table.columns else None,
@@ -266,10 +274,31 @@ def score_batch_task(task: BatchTask) -> BatchResult:
     else:
         # only the included patients' output columns go to disk (and come back)
         cols = _final_order(_output_columns(config, table.columns))
-        _compact(table.loc[keep, cols]).to_parquet(task.spill / f"part-{k:05d}.parquet")
+        _spill(_compact(table.loc[keep, cols]), task.spill / f"part-{k:05d}.parquet")
         if task.fitting:
-            X.to_parquet(task.spill / f"X-{k:05d}.parquet")
+            _spill(X, task.spill / f"X-{k:05d}.parquet")
     return out
+
+
+def _spill(frame: pd.DataFrame, path: Path) -> None:
+    """Write a batch's frame for the job's process to read back whole, once.
+
+    Dictionary encoding only for the categorical columns (Arrow would otherwise try it on
+    every number column, then give up on most of them) and no column statistics (the file
+    is never filtered): 250,000 patients' output columns write in about half the CPU of
+    the defaults, read back as fast, same content (``benchmarks/results/bench_job.md``).
+    """
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    frame.to_parquet(path, use_dictionary=cats, write_statistics=False)
+
+
+def _unknown_rows(register_ids: np.ndarray, ids: np.ndarray) -> int:
+    """Rows of ``ids`` whose patient is not in ``register_ids`` (validated: unique)."""
+    if register_ids.dtype == np.int64 and ids.dtype == np.int64:
+        from pophealth.core.arrays import positions
+
+        return int((positions(ids, register_ids) < 0).sum())  # runs of grouped rows
+    return int((pd.Index(register_ids).get_indexer(ids) < 0).sum())
 
 
 def _exit_with_parent(fd: int) -> None:  # pragma: no cover - runs in a worker process
@@ -282,9 +311,33 @@ def _exit_with_parent(fd: int) -> None:  # pragma: no cover - runs in a worker p
 
 
 def _worker_init(read_fd: int, write_fd: int) -> None:  # pragma: no cover - in a worker
-    """A worker ends when the job's process does (a SIGKILLed job leaves no worker behind)."""
+    """A worker ends when the job's process does (a SIGKILLed job leaves no worker behind);
+    its numpy arrays get ordinary pages (:func:`_small_pages`)."""
     os.close(write_fd)  # only the parent holds the write end: EOF when it dies
     threading.Thread(target=_exit_with_parent, args=(read_fd,), daemon=True).start()
+    _small_pages()
+
+
+def _small_pages() -> bool:
+    """Stop numpy asking for transparent huge pages in this (worker) process.
+
+    numpy calls ``madvise`` for huge pages on every array of 4 MiB or more; a fresh worker's
+    first batch then faults in 2 MiB pages, each zeroed and, when the machine's memory is
+    fragmented, compacted first: most of the first batch's system CPU (0.4-0.8 s of it at
+    250,000 patients on a loaded 2-core machine; ``benchmarks/results/bench_job.md``,
+    session 20). This is numpy's own switch (its ``NUMPY_MADVISE_HUGEPAGE`` environment
+    variable would not do: it is read at import, before the fork). Only the worker
+    processes, which the job creates and ends, are changed. Returns whether the switch
+    was found.
+    """
+    import numpy
+
+    core = getattr(numpy, "_core", None) or getattr(numpy, "core", None)
+    switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if switch is None:
+        return False
+    switch(False)
+    return True
 
 
 def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchResult]:
@@ -294,7 +347,10 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
     worker processes (forked on Linux, so the loaded model and code are shared, not
     re-imported); each reads and spills its own batch, so reading one batch overlaps
     scoring another. The first failing task's error is raised (in task order, as in a
-    serial run) and the tasks not yet started are cancelled.
+    serial run) and the tasks not yet started are cancelled. Worker processes score with
+    one flag-core thread (a task's own ``threads``, if set, is kept): the workers already
+    keep the cores busy, and a second thread per worker only adds CPU (hand-off and
+    cache misses; ``benchmarks/results/bench_job.md``, session 20).
     """
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
@@ -313,7 +369,8 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
                                initializer=init, initargs=initargs)
     try:
-        futures = [pool.submit(score_batch_task, task) for task in tasks]
+        futures = [pool.submit(score_batch_task, task if task.threads is not None
+                               else replace(task, threads=1)) for task in tasks]
         for k, fut in enumerate(futures):
             try:
                 res = fut.result()

@@ -55,7 +55,7 @@ __all__ = ["segment_flags", "assign_segments", "rule_matches", "bridges_to_healt
 def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
                   extra_codelists: Sequence = (), max_unrecognised: float = 0.05,
                   warn_other_system: float | None = 0.2,
-                  on_no_match: str = "warn") -> pd.DataFrame:
+                  on_no_match: str = "warn", threads: int | None = None) -> pd.DataFrame:
     """Flags for every (condition, window) a rule set uses.
 
     Parameters
@@ -81,6 +81,9 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
         leaves the judgement to a batch caller, on the summed report.
     on_no_match : {"warn", "raise", "ignore"}, default "warn"
         When no event row is in a system the rule set covers.
+    threads : int, optional
+        Passed to :func:`~pophealth.core.conditions.flag_conditions` (event chunks
+        processed concurrently; default 2, a batch worker process passes 1).
 
     Returns
     -------
@@ -122,7 +125,7 @@ def segment_flags(events: pd.DataFrame, rules=None, *, register, index_date,
             f = flag_conditions(events, _union(lists + list(extra_codelists)),
                                 register=register, index_date=index_date, lookback_days=days,
                                 on_no_match=on_no_match, max_unrecognised=max_unrecognised,
-                                warn_other_system=warn_other_system)
+                                warn_other_system=warn_other_system, threads=threads)
             # the row counts are the same for every window: one report for the set
             report = f.attrs.get("pophealth_report") if report is None else report
             for c in conds:
@@ -306,7 +309,9 @@ def _patient_table(register: pd.DataFrame, rules: SegmentRules) -> pd.DataFrame:
     """The register in register order, its number columns checked first (rule ``numeric``);
     band columns the rules need but the table lacks are unknown for everyone (warned)."""
     _check_patients(register, rules)
-    table = register.reset_index(drop=True)  # positions = register order (ids via register_ids)
+    # positions = register order (ids via register_ids); a new frame on the same columns
+    # (reset_index would copy every column of the patient table)
+    table = register.set_axis(pd.RangeIndex(len(register)), axis=0, copy=False)
     if _uses(rules, "frailty_recorded") and "frailty_recorded" not in table.columns:
         # no recorded-frailty column: nothing recorded (bridges_to_health derives it from
         # the events first; see pophealth.core.frailty)
@@ -482,7 +487,7 @@ def assign_segments(flags: pd.DataFrame, register: pd.DataFrame, rules=None, *,
 def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_date,
                       rules=None, extra_codelists: Sequence = (),
                       max_unrecognised: float = 0.05, warn_other_system: float | None = 0.2,
-                      on_no_match: str = "warn") -> pd.DataFrame:
+                      on_no_match: str = "warn", threads: int | None = None) -> pd.DataFrame:
     """Bridges to Health segments (Lynn et al. 2007) with the shipped NHS-style rules.
 
     Segments, most severe first: frailty and dementia (dementia ever; eFI moderate or
@@ -513,7 +518,7 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
         An edited or re-prioritised copy of the shipped rules.
     extra_codelists : sequence
         Lists whose same-named conditions are added (e.g. ``"cms_snomed_synthetic"``).
-    max_unrecognised, warn_other_system, on_no_match
+    max_unrecognised, warn_other_system, on_no_match, threads
         As for :func:`segment_flags`.
 
     Returns
@@ -545,7 +550,8 @@ def bridges_to_health(patients: pd.DataFrame, events: pd.DataFrame, *, index_dat
         patients = patients.assign(frailty_recorded=rec["frailty_recorded"].array)
     flags = segment_flags(events, rules, register=patients, index_date=index_date,
                           extra_codelists=extra_codelists, max_unrecognised=max_unrecognised,
-                          warn_other_system=warn_other_system, on_no_match=on_no_match)
+                          warn_other_system=warn_other_system, on_no_match=on_no_match,
+                          threads=threads)
     out = assign_segments(flags, patients, rules, index_date=index_date)
     out.attrs["pophealth_reports"] = flags.attrs["pophealth_reports"]
     return out
