@@ -101,15 +101,16 @@ def prepare(n: int, cache: Path) -> dict:
     return out
 
 
-_POPHEALTH = """
+#: The timed work of a pophealth user with the file (also run by ``bench_peer_ab``): with
+#: ``events_file``, ``register_file``, ``score`` and ``INDEX_DATE`` set, it leaves the
+#: scores in ``s``, the wall seconds in ``dt`` and the rusage at the start in ``r0``.
+POPHEALTH_TIMED = """
 import json, resource, sys, time, warnings
 import pyarrow.dataset as ds
 import pophealth as ph
 from pophealth.engines.io import read_table, scan
 warnings.simplefilter("ignore")
-events_file, register_file, score, out, INDEX_DATE = sys.argv[1:6]
 r0 = resource.getrusage(resource.RUSAGE_SELF)
-cpu0 = r0.ru_utime + r0.ru_stime
 t0 = time.perf_counter()
 reg = read_table(register_file, columns=["patient_id"])
 ev = scan(events_file, columns=["patient_id", "date", "code", "code_system"],
@@ -119,6 +120,13 @@ if score == "hfrs":
 else:
     s = getattr(ph, score)(ev, register=reg, index_date=INDEX_DATE)
 dt = time.perf_counter() - t0
+"""
+
+_POPHEALTH = """
+import sys
+events_file, register_file, score, out, INDEX_DATE = sys.argv[1:6]
+""" + POPHEALTH_TIMED + """
+cpu0 = r0.ru_utime + r0.ru_stime
 s.rename("score").to_frame().to_parquet(out)
 hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) * 1024
 r = resource.getrusage(resource.RUSAGE_SELF)

@@ -23,27 +23,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.bench_peer import INDEX_DATE, ORDERS, SCORES
+from benchmarks.bench_peer import INDEX_DATE, ORDERS, POPHEALTH_TIMED, SCORES
 
 HERE = Path(__file__).resolve().parent
 
 _RUN = """
-import hashlib, json, resource, sys, time, warnings
-import pyarrow.dataset as ds
-import pophealth as ph
-from pophealth.engines.io import read_table, scan
-warnings.simplefilter("ignore")
-events_file, register_file, score, index_date = sys.argv[1:5]
-r0 = resource.getrusage(resource.RUSAGE_SELF)
-t0 = time.perf_counter()
-reg = read_table(register_file, columns=["patient_id"])
-ev = scan(events_file, columns=["patient_id", "date", "code", "code_system"],
-          filter=ds.field("code_system") == "icd10")
-if score == "hfrs":
-    s = ph.hfrs(ev, register=reg, index_date=index_date, lookback_days=None)["hfrs"]
-else:
-    s = getattr(ph, score)(ev, register=reg, index_date=index_date)
-wall = time.perf_counter() - t0
+import hashlib, sys
+events_file, register_file, score, INDEX_DATE = sys.argv[1:5]
+""" + POPHEALTH_TIMED + """
+wall = dt
 r = resource.getrusage(resource.RUSAGE_SELF)
 hwm = int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM")).split()[1])
 print(json.dumps({"wall": wall, "utime": r.ru_utime - r0.ru_utime,
