@@ -261,3 +261,27 @@ def test_workers_do_not_madvise_huge_pages_and_the_job_process_is_untouched(monk
         assert switch(True) is True  # the job's own process keeps its setting
     finally:
         switch(before)
+
+
+def _killed_on_batch_1(task):
+    """Stands in for score_batch_task: batch 1's worker is killed (as by the OOM killer)."""
+    if task.k == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return task.k
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers: Linux")
+def test_a_killed_worker_gives_one_line_saying_how_to_retry(monkeypatch):
+    from pophealth.contracts.exceptions import PopHealthError
+    from pophealth.jobs import batchwork
+
+    monkeypatch.setattr(batchwork, "score_batch_task", _killed_on_batch_1)
+    tasks = [batchwork.BatchTask(None, k, 3, None, None, None, {}, None, False, None, None)
+             for k in range(3)]
+    with pytest.raises(batchwork.WorkerLostError) as info:
+        list(batchwork.run_batches(tasks, 2))
+    msg = str(info.value)
+    assert isinstance(info.value, PopHealthError)  # the CLI's one-line branch (exit 70)
+    assert "\n" not in msg and info.value.__cause__ is None
+    assert "of 3: a worker process ended without a result" in msg
+    assert "nothing published" in msg and "POPHEALTH_JOB_WORKERS=1" in msg

@@ -12,6 +12,7 @@ engines); never imports :mod:`pophealth.cli` or :mod:`pophealth.demo`.
 * :mod:`~pophealth.jobs.run` -- ``run_job`` and the caseload writer; ``demo_job``.
 """
 
+from pophealth.jobs.batchwork import WorkerLostError
 from pophealth.jobs.config import JobConfig
 from pophealth.jobs.inputs import DataQualityError
 from pophealth.jobs.pseudonymise import key_fingerprint, load_key, pseudonymise
@@ -24,6 +25,7 @@ __all__ = [
     "JobLockedError",
     "JobResult",
     "RunStoreError",
+    "WorkerLostError",
     "demo_job",
     "key_fingerprint",
     "load_key",

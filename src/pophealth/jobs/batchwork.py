@@ -27,7 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pophealth.contracts.exceptions import ConfigError, DataQualityWarning, SchemaError
+from pophealth.contracts.exceptions import (
+    ConfigError,
+    DataQualityWarning,
+    PopHealthError,
+    SchemaError,
+)
 from pophealth.jobs.config import JobConfig
 
 __all__ = ["BatchResult", "BatchTask", "WORKERS_ENV", "job_workers", "run_batches",
@@ -340,6 +345,13 @@ def _small_pages() -> bool:
     return True
 
 
+class WorkerLostError(PopHealthError):
+    """A batch worker process ended without a result (e.g. killed for lack of memory).
+
+    Nothing is published: the run is built in a temporary directory (CLI exit 70).
+    """
+
+
 def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchResult]:
     """Score ``tasks``; yield their results in task order.
 
@@ -347,7 +359,9 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
     worker processes (forked on Linux, so the loaded model and code are shared, not
     re-imported); each reads and spills its own batch, so reading one batch overlaps
     scoring another. The first failing task's error is raised (in task order, as in a
-    serial run) and the tasks not yet started are cancelled. Worker processes score with
+    serial run) and the tasks not yet started are cancelled; a worker that dies (killed,
+    e.g. by the kernel's out-of-memory killer) gives :class:`WorkerLostError`, which says
+    how to retry with less memory. Worker processes score with
     one flag-core thread (a task's own ``threads``, if set, is kept): the workers already
     keep the cores busy, and a second thread per worker only adds CPU (hand-off and
     cache misses; ``benchmarks/results/bench_job.md``, session 20).
@@ -358,6 +372,7 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from pophealth.jobs.runstore import _test_pause
 
@@ -376,6 +391,12 @@ def run_batches(tasks: Sequence[BatchTask], workers: int = 1) -> Iterator[BatchR
                 res = fut.result()
             except SchemaError as exc:
                 raise exc.with_traceback(None) from None  # the worker's one-line error
+            except BrokenProcessPool:
+                raise WorkerLostError(
+                    f"batch {k + 1} of {len(tasks)}: a worker process ended without a result "
+                    "(killed, e.g. by the system for lack of memory); nothing published. "
+                    f"Each of the {min(workers, len(tasks))} workers holds one batch: "
+                    f"rerun with {WORKERS_ENV}=1 (one batch in memory at a time)") from None
             if k == 0:
                 _test_pause("batch_scored")
             yield res

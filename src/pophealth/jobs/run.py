@@ -156,6 +156,9 @@ def run_job(config: JobConfig, *, environ=None, progress: bool | None = False) -
         ``output.dir/reports/`` and nothing is published (exit 65).
     OSError
         Disk full, permission denied: nothing is published, the previous run is intact.
+    WorkerLostError
+        A batch worker process was killed (e.g. out of memory; exit 70): nothing is
+        published; the message says how to rerun with one batch in memory at a time.
 
     Examples
     --------
