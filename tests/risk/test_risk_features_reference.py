@@ -25,7 +25,7 @@ from pophealth.risk.features import (
     BASE_FEATURES,
     UTILISATION_KINDS,
     _float64,
-    _positions,
+    _position_map,
     make_features,
 )
 from pophealth.synthetic import make_population
@@ -253,6 +253,14 @@ def test_fast_checks_accept_plain_valid_tables_and_unused_categories():
     X = make_features(reg, None, act2, index_date="2025-04-01")
     assert X["prior_ae_attendances"].tolist() == [1.0, 0.0, 1.0]
     assert X["prior_gp_contacts"].tolist() == [1.0, 1.0, 0.0]
+
+
+def _positions(ids: pd.Index, patient_id: np.ndarray) -> np.ndarray:
+    """Register position of every activity row by ``features._position_map``; every
+    position off the register (the map returns anything outside ``[0, n)``) as ``n``."""
+    pos = _position_map(ids, patient_id.dtype)(patient_id)
+    pos[(pos < 0) | (pos >= len(ids))] = len(ids)
+    return pos
 
 
 @pytest.mark.parametrize("ids, pid", [

@@ -15,7 +15,7 @@ from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.schema import naive_timestamp
 from pophealth.core.ages import age_at
 from pophealth.core.conditions import register_ids
-from pophealth.risk.feature_inputs import check_feature_inputs
+from pophealth.risk.feature_inputs import _values, check_feature_inputs
 
 __all__ = ["BASE_FEATURES", "UTILISATION_KINDS", "make_features"]
 
@@ -123,7 +123,7 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
     values = np.empty((n, len(names)), dtype=np.float64, order="F")
     values[:, 0] = _age(register, index_date)  # plain int/float ages cast while copied
     _sex(register, n, out=values[:, 1])
-    values[:, 2] = (_numeric(register["imd_decile"]) if "imd_decile" in register.columns
+    values[:, 2] = (_values(register["imd_decile"]) if "imd_decile" in register.columns
                     else np.nan)
     _utilisation(act, ids, index_date, lookback_days, values[:, 3:len(BASE_FEATURES)])
     for j, c in enumerate(flag_cols, start=len(BASE_FEATURES)):
@@ -142,17 +142,9 @@ def make_features(register: pd.DataFrame, flags: pd.DataFrame | None, activity: 
     return table
 
 
-def _numeric(s: pd.Series) -> np.ndarray:
-    """A checked numeric column: plain numpy int/float as it is (cast when copied into
-    the block), nullable/Arrow dtypes as float64 with NaN for missing."""
-    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iuf":
-        return s.to_numpy()
-    return pd.to_numeric(s).to_numpy(dtype=float, na_value=np.nan)
-
-
 def _age(register: pd.DataFrame, index_date) -> np.ndarray:
     if "age" in register.columns:
-        return _numeric(register["age"])
+        return _values(register["age"])
     if "date_of_birth" in register.columns:
         return age_at(register["date_of_birth"], index_date).to_numpy(dtype=float,
                                                                       na_value=np.nan)
@@ -211,13 +203,6 @@ def _position_map(ids: pd.Index, id_dtype: np.dtype):
                 return table[off]
             return dense
     return lambda pid: ids.get_indexer(pid)  # -1 off the register
-
-
-def _positions(ids: pd.Index, patient_id: np.ndarray) -> np.ndarray:
-    """Register position of every activity row; ``len(ids)`` for a patient not on it."""
-    pos = _position_map(ids, patient_id.dtype)(patient_id)
-    pos[(pos < 0) | (pos >= len(ids))] = len(ids)
-    return pos
 
 
 _FLOAT64 = np.dtype(np.float64)
