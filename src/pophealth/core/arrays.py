@@ -417,6 +417,24 @@ def positions(event_ids: np.ndarray, register_ids: np.ndarray) -> np.ndarray:
     return PatientLookup(register_ids).positions(event_ids)
 
 
+def index_positions(index: pd.Index, ids: np.ndarray) -> np.ndarray:
+    """Positions in ``index`` (register ids) of ``ids`` (``-1``: not in it).
+
+    Unique int64 ids on both sides go through :class:`PatientLookup` (run-length lookups
+    when ``ids`` are grouped by patient, as a job batch reads them); anything else through
+    the index's hash table, which gives ``-1`` for ids of another type.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> index_positions(pd.Index([10, 11, 12]), np.array([12, 12, 10, 99])).tolist()
+    [2, 2, 0, -1]
+    """
+    if index.dtype == np.int64 and ids.dtype == np.int64 and index.is_unique:
+        return PatientLookup(index.to_numpy()).positions(ids)
+    return index.get_indexer(ids)
+
+
 def datetimes(values: pd.Series) -> np.ndarray:
     """A date column as int64 nanoseconds since the epoch (NaT = int64 min); tz-aware
     columns on local wall-clock time (:func:`pophealth.contracts.schema.as_datetime64`)."""

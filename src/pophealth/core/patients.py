@@ -8,7 +8,7 @@ import pandas as pd
 from pophealth.contracts.exceptions import SchemaError
 from pophealth.contracts.numeric import numeric_values, validate_numeric
 from pophealth.contracts.schema import as_datetime64, naive_timestamp
-from pophealth.core.arrays import PatientLookup
+from pophealth.core.arrays import index_positions
 from pophealth.core.frailty import recorded_frailty
 from pophealth.core.indices import EFI_BANDS, HFRS_BANDS
 
@@ -146,7 +146,7 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
     idx = naive_timestamp(index_date).to_datetime64()
     date = as_datetime64(activity["date"])  # tz-aware -> local wall clock
     recent = (date > idx - np.timedelta64(365, "D")) & (date <= idx)
-    pos = _positions(index, activity["patient_id"].to_numpy())
+    pos = index_positions(index, activity["patient_id"].to_numpy())
     use = recent & (pos >= 0)
     n = len(index)
     kind = activity["kind"]
@@ -187,11 +187,3 @@ def patient_table(register: pd.DataFrame, scores: pd.DataFrame, activity: pd.Dat
 
 _BAND_COLUMNS = ("frailty_band", "frailty_source")
 _BAND_INPUTS = ("efi_band", "frailty_recorded", "frailty_recorded_source")
-
-
-def _positions(index: pd.Index, ids: np.ndarray) -> np.ndarray:
-    """Register positions of the activity rows' patient ids (-1: not on the register)."""
-    if (index.dtype == np.int64 and ids.dtype == np.int64 and index.is_unique):
-        # run-length lookups for rows grouped by patient (as the job reads them)
-        return PatientLookup(index.to_numpy()).positions(ids)
-    return index.get_indexer(ids)

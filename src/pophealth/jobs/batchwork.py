@@ -299,11 +299,9 @@ def _spill(frame: pd.DataFrame, path: Path) -> None:
 
 def _unknown_rows(register_ids: np.ndarray, ids: np.ndarray) -> int:
     """Rows of ``ids`` whose patient is not in ``register_ids`` (validated: unique)."""
-    if register_ids.dtype == np.int64 and ids.dtype == np.int64:
-        from pophealth.core.arrays import positions
+    from pophealth.core.arrays import index_positions
 
-        return int((positions(ids, register_ids) < 0).sum())  # runs of grouped rows
-    return int((pd.Index(register_ids).get_indexer(ids) < 0).sum())
+    return int((index_positions(pd.Index(register_ids), ids) < 0).sum())
 
 
 def _exit_with_parent(fd: int) -> None:  # pragma: no cover - runs in a worker process
