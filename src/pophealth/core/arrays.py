@@ -281,13 +281,7 @@ def _factorize_arrow(chunked) -> tuple[np.ndarray, np.ndarray]:
     if chunked.num_chunks == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     dictionary = chunked.chunk(0).dictionary
-    parts = []
-    for c in chunked.chunks:
-        idx = c.indices
-        if pa.types.is_unsigned_integer(idx.type):
-            idx = idx.cast(pa.int64())
-        parts.append((idx.fill_null(-1) if idx.null_count else idx).to_numpy(
-            zero_copy_only=False))
+    parts = [_dictionary_codes(c) for c in chunked.chunks]
     codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return codes, np.asarray(dictionary.to_pylist(), dtype=object)
 
@@ -303,11 +297,18 @@ def one_dictionary(values):
         values = values.chunk(0)
     if not isinstance(values, pa.DictionaryArray):
         return None
+    return _dictionary_codes(values), values.dictionary
+
+
+def _dictionary_codes(values) -> np.ndarray:
+    """The indices of an Arrow dictionary array as numpy, ``-1`` for a null (unsigned
+    indices widened to int64 so that -1 fits)."""
+    import pyarrow as pa
+
     idx = values.indices
     if pa.types.is_unsigned_integer(idx.type):
         idx = idx.cast(pa.int64())
-    idx = (idx.fill_null(-1) if idx.null_count else idx).to_numpy(zero_copy_only=False)
-    return idx, values.dictionary
+    return (idx.fill_null(-1) if idx.null_count else idx).to_numpy(zero_copy_only=False)
 
 
 def id_array(values: pd.Series | pd.Index | np.ndarray, table: str = "events") -> np.ndarray:
